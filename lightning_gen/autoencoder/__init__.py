@@ -1,0 +1,1 @@
+"""Autoencoder families: plain and denoising autoencoders (VAEs live in ``lightning_gen.vae``)."""

@@ -1,0 +1,1 @@
+"""Callbacks that observe training through the shared contracts only."""

@@ -1,0 +1,83 @@
+"""Image grids (samples, reconstructions) as PNG files in the run folder and in every logger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from lightning_gen.callbacks.common import call_with_condition, takes_condition
+from lightning_gen.contracts import CanReconstruct, CanSample
+from lightning_gen.images import make_grid, save_grid
+
+
+def log_image(trainer: L.Trainer, key: str, grid: np.ndarray, step: int) -> None:
+    """Send a ``uint8`` grid ``(H, W, C)`` to every logger that shows images (TensorBoard, W&B).
+
+    CSV logging has no images: the PNG file in the run folder is its record.
+    """
+    for logger in trainer.loggers:
+        name = type(logger).__name__
+        if name == "TensorBoardLogger":
+            logger.experiment.add_image(key, grid, step, dataformats="HWC")
+        elif name == "WandbLogger":
+            logger.log_image(key=key, images=[grid], step=step)
+
+
+class ImageGrids(L.Callback):
+    """Every ``every_n_epochs`` validation epochs, save ``samples`` and ``reconstructions`` grids.
+
+    Uses ``sample(n, condition=None)`` when the model has it and ``reconstruct(x)`` on the first
+    validation batch when it has that. Files: ``<run>/images/<kind>_epoch<E>.png``.
+    """
+
+    def __init__(self, num_images: int = 64, every_n_epochs: int = 1, dirname: str = "images") -> None:
+        self.num_images, self.every_n_epochs, self.dirname = num_images, every_n_epochs, dirname
+        self._batch: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    def setup(self, trainer, pl_module, stage):
+        if not isinstance(pl_module, (CanSample, CanReconstruct)):
+            raise TypeError(
+                f"ImageGrids needs a model that implements sample() or reconstruct(); "
+                f"{type(pl_module).__name__} has neither. Remove callbacks.image_grids."
+            )
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if batch_idx == 0:
+            x, y = batch
+            self._batch = (x[: self.num_images], None if y is None else y[: self.num_images])
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        self.write(trainer, pl_module, f"epoch{trainer.current_epoch:03d}")
+
+    def on_test_epoch_end(self, trainer, pl_module):
+        self.write(trainer, pl_module, "test")
+
+    @torch.no_grad()
+    def write(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> list[Path]:
+        """Draw the grids now (all ranks sample, for collective ops; rank 0 writes). Returns paths."""
+        grids: dict[str, torch.Tensor] = {}
+        if isinstance(pl_module, CanSample):
+            cond = None
+            if self._batch is not None and self._batch[1] is not None and takes_condition(pl_module.sample):
+                cond = self._batch[1]
+            n = len(cond) if cond is not None else self.num_images
+            grids["samples"] = pl_module.sample(n, condition=cond)
+        if isinstance(pl_module, CanReconstruct) and self._batch is not None:
+            x, y = self._batch
+            x = x.to(pl_module.device)
+            x_hat = call_with_condition(pl_module.reconstruct, x, None if y is None else y.to(pl_module.device))
+            pairs = torch.stack([x, x_hat.to(x.dtype)], 1).flatten(0, 1)  # (2B, C, H, W): original, recon
+            grids["reconstructions"] = pairs
+        paths = []
+        if trainer.is_global_zero:
+            out = Path(trainer.default_root_dir) / self.dirname
+            for kind, imgs in grids.items():
+                nrow = 16 if kind == "reconstructions" else None
+                paths.append(save_grid(imgs.float().cpu(), out / f"{kind}_{tag}.png", nrow))
+                log_image(trainer, f"images/{kind}", make_grid(imgs.float().cpu(), nrow), trainer.global_step)
+        return paths

@@ -1,0 +1,68 @@
+"""Reconstruction metrics ``val/mse``, ``val/psnr``, ``val/ssim`` for any model that reconstructs.
+
+Computed with torchmetrics on images mapped to ``[0, 1]`` (so PSNR has data range 1);
+states are synced across DDP ranks by torchmetrics.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torchmetrics import MeanSquaredError, MetricCollection
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from lightning_gen.callbacks.common import call_with_condition
+from lightning_gen.contracts import CanReconstruct, require
+
+
+class ReconstructionMetrics(L.Callback):
+    """Log MSE/PSNR/SSIM of ``model.reconstruct(x)`` against ``x`` on the val and test splits."""
+
+    def __init__(self, strict: bool = True) -> None:
+        self.strict = strict
+        self.active = False
+        self.metrics: MetricCollection | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.active = require(pl_module, CanReconstruct, "ReconstructionMetrics", self.strict)
+        self.metrics = MetricCollection(
+            {
+                "mse": MeanSquaredError(),
+                "psnr": PeakSignalNoiseRatio(data_range=1.0),
+                "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+            }
+        )
+
+    def _update(self, pl_module: L.LightningModule, batch) -> None:
+        if not self.active:
+            return
+        x, y = batch
+        self.metrics.to(pl_module.device)
+        with torch.no_grad():
+            x_hat = call_with_condition(pl_module.reconstruct, x, y)
+        a, b = (x_hat.float().clamp(-1, 1) + 1) / 2, (x.float() + 1) / 2  # [0, 1]
+        self.metrics["mse"].update(a.flatten(), b.flatten())
+        self.metrics["psnr"].update(a, b)
+        self.metrics["ssim"].update(a, b)
+
+    def _log(self, pl_module: L.LightningModule, stage: str) -> None:
+        if not self.active:
+            return
+        values = self.metrics.compute()  # every rank: torchmetrics syncs states
+        pl_module.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=False)
+        self.metrics.reset()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._update(pl_module, batch)
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self._log(pl_module, "val")
+        elif self.active:
+            self.metrics.reset()
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._update(pl_module, batch)
+
+    def on_test_epoch_end(self, trainer, pl_module):
+        self._log(pl_module, "test")

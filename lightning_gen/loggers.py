@@ -1,0 +1,33 @@
+"""Logger factories that need more than a ``_target_`` (W&B offline fallback)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lightning.pytorch.utilities import rank_zero_info
+
+
+def wandb_has_key() -> bool:
+    """True when a W&B API key is configured (env var or ~/.netrc from ``wandb login``)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = os.path.expanduser("~/.netrc")
+    return os.path.exists(netrc) and "api.wandb.ai" in open(netrc).read()
+
+
+def make_wandb_logger(offline: bool | None = None, **kwargs: Any):
+    """A ``WandbLogger``; with ``offline=None`` it goes offline (one-line notice) when no API key is set.
+
+    ``WANDB_MODE=offline`` in the environment is honoured as well.
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    if offline is None:
+        offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_key()
+        if offline and os.environ.get("WANDB_MODE") not in ("offline", "dryrun"):
+            rank_zero_info("W&B: no API key configured, logging offline (sync later with `wandb sync`).")
+    if offline:
+        os.environ.setdefault("WANDB_MODE", "offline")
+    os.makedirs(kwargs.get("save_dir", "."), exist_ok=True)
+    return WandbLogger(offline=offline, **kwargs)

@@ -1,0 +1,1 @@
+"""``nn.Module``s with parameters. They know nothing of Lightning and are tested on shapes."""

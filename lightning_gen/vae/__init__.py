@@ -1,0 +1,1 @@
+"""Variational autoencoders: VAE / beta-VAE and the class-conditional VAE."""
