@@ -23,7 +23,7 @@ from lightning_gen.data.dataset import NO_LABEL, collate
 def _loader(x: torch.Tensor, y: torch.Tensor | None, batch_size: int) -> DataLoader:
     labels = y if y is not None else torch.full((len(x),), NO_LABEL)
     ds = TensorDataset(x, labels)
-    return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=lambda b: collate([(i, int(l)) for i, l in b]))
+    return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=lambda b: collate([(img, int(lab)) for img, lab in b]))
 
 
 def check_outputs(model: L.LightningModule, x: torch.Tensor, y: torch.Tensor | None) -> None:

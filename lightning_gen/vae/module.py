@@ -57,9 +57,9 @@ class VAE(L.LightningModule):
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar.clamp(-30, 20)
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Images ``(B, C, H, W)`` in ``[-1, 1]`` from latents ``(B, D)`` (and labels if conditional)."""
-        oh = self._onehot(y, len(z))
+        oh = self._onehot(condition, len(z))
         return self.decoder(z if oh is None else torch.cat([z, oh], 1))
 
     # -- contracts ---------------------------------------------------------------------------
