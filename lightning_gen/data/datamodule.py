@@ -21,7 +21,9 @@ from lightning_gen.errors import ConfigError, DataError
 class ImageDataModule(L.LightningDataModule):
     """Seeded train/val/test split of one source; batches are ``(images in [-1, 1], labels or None)``.
 
-    ``limit`` keeps only the first N images of the source (smoke runs, quick experiments).
+    ``limit`` keeps N images drawn by ``seed`` from the whole source (smoke runs, quick
+    experiments); without it the split uses every image. ``num_workers`` and ``pin_memory`` go to
+    every DataLoader this module makes.
     """
 
     def __init__(
@@ -77,7 +79,9 @@ class ImageDataModule(L.LightningDataModule):
                 f"data.batch_size={self.batch_size} is larger than the training split ({n_train} images); "
                 f"set data.batch_size<={n_train}"
             )
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        # a seeded permutation of the whole source; `limit` keeps its first n entries, so a limited
+        # run draws from every class even when the source is sorted by class (image folders)
+        perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed))[:n].tolist()
         self.full = full
         self.splits = {
             "train": Subset(full, perm[:n_train]),
@@ -136,4 +140,10 @@ class ImageDataModule(L.LightningDataModule):
     def split_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
         """An unshuffled loader over one split (for reference statistics and analysis)."""
         self.setup()
-        return DataLoader(self.splits[split], batch_size=batch_size or self.batch_size, collate_fn=collate)
+        return DataLoader(
+            self.splits[split],
+            batch_size=batch_size or self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            collate_fn=collate,
+        )
