@@ -1,0 +1,146 @@
+"""``lgen analyze``: load an autoencoder checkpoint, run the chosen analyses, write ``analysis.json``.
+
+``lgen analyze ckpt=runs/dae_mnist/<time> tasks=[compression,denoising,anomaly,latent]``
+The model class and data config default to those in the run's ``config.yaml`` (written by
+``lgen train``), so the analysed split is exactly the run's held-out split.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_gen.analysis.tasks import TASKS
+from lightning_gen.callbacks.metrics_file import write_json_atomic
+from lightning_gen.cli_errors import user_errors
+from lightning_gen.errors import CheckpointError, ConfigError
+
+
+def resolve_checkpoint(ckpt: str) -> Path:
+    """A ``.ckpt`` path from ``ckpt``: the file itself, or a run folder's best/last checkpoint."""
+    p = Path(ckpt)
+    if p.is_dir():
+        found = [
+            p / "checkpoints" / n
+            for n in ("best.ckpt", "last.ckpt")
+            if (p / "checkpoints" / n).is_file()
+        ]
+        if not found:
+            raise CheckpointError(
+                f"ckpt={ckpt}: no checkpoints/best.ckpt or last.ckpt in this run folder"
+            )
+        p = found[0]
+    if not p.is_file():
+        raise CheckpointError(f"ckpt={ckpt}: no such file; pass a run folder or a .ckpt file")
+    return p
+
+
+def run_config(ckpt: Path) -> DictConfig | None:
+    """The ``config.yaml`` of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), if any."""
+    path = ckpt.parent.parent / "config.yaml"
+    return OmegaConf.load(path) if path.is_file() else None  # type: ignore[return-value]
+
+
+def load_model(ckpt: Path, target: str | None, device: str) -> L.LightningModule:
+    """Load a LightningModule of class ``target`` from ``ckpt`` (``weights_only``), in eval mode."""
+    if not target:
+        raise ConfigError(
+            f"cannot tell the model class of {ckpt}: no run config.yaml next to it; pass model_target=<class path>"
+        )
+    cls = hydra.utils.get_class(target)
+    try:
+        model = cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any load failure is a bad/incompatible checkpoint
+        raise CheckpointError(f"could not load {ckpt} as {target}: {exc}") from exc
+    return model.eval()
+
+
+def build_data(cfg: DictConfig, run_cfg: DictConfig | None) -> Any:
+    """The DataModule of ``data=`` if given, else of the run's config; set up."""
+    data_cfg = cfg.get("data") or (run_cfg.get("data") if run_cfg is not None else None)
+    if not data_cfg:
+        raise ConfigError(
+            "no data: pass data=<name> (e.g. data=mnist) or a ckpt inside a run folder with config.yaml"
+        )
+    dm = hydra.utils.instantiate(data_cfg, _convert_="all")
+    dm.prepare_data()
+    dm.setup("test")
+    return dm
+
+
+def _finite(obj: Any) -> Any:
+    """JSON-safe copy: non-finite floats become strings ("inf", "nan")."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def analyze(cfg: DictConfig) -> dict[str, Any]:
+    """Run ``cfg.tasks`` on the checkpoint ``cfg.ckpt``; write and return the ``analysis.json`` record."""
+    unknown = [t for t in cfg.tasks if t not in TASKS]
+    if unknown:
+        raise ConfigError(
+            f"tasks={list(cfg.tasks)}: {unknown} unknown; choose from {sorted(TASKS)}"
+        )
+    L.seed_everything(cfg.seed, verbose=False)
+    ckpt = resolve_checkpoint(str(cfg.ckpt))
+    run_cfg = run_config(ckpt)
+    target = cfg.get("model_target") or (
+        OmegaConf.select(run_cfg, "model._target_") if run_cfg else None
+    )
+    model = load_model(ckpt, target, cfg.device)
+    dm = build_data(cfg, run_cfg)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"checkpoint": str(ckpt), "model": target, "split": cfg.split}
+    for name in cfg.tasks:
+        opts = {
+            "split": cfg.split,
+            "max_images": cfg.max_images,
+            **OmegaConf.to_container(cfg.get(name) or {}, resolve=True),
+        }
+        try:
+            with torch.no_grad():
+                record[name] = TASKS[name](model, dm, opts, out)
+        except ConfigError as exc:  # this task does not apply to this model/data
+            if cfg.get("strict"):
+                raise
+            record[name] = {"skipped": str(exc)}
+            print(f"{name}: skipped: {exc}")
+            continue
+        print(f"{name}: {_summary(record[name])}")
+    write_json_atomic(out / "analysis.json", _finite(record))
+    print(f"wrote {out / 'analysis.json'}")
+    return record
+
+
+def _summary(result: dict) -> str:
+    """A one-line summary of a task's numbers for the terminal."""
+    flat = {
+        f"{k}.{k2}" if isinstance(v, dict) else k: v2
+        for k, v in result.items()
+        for k2, v2 in (v.items() if isinstance(v, dict) else [(None, v)])
+    }
+    keys = ("psnr", "compression_ratio", "psnr_noisy", "psnr_denoised", "auroc", "silhouette")
+    return ", ".join(
+        f"{k}={v:.3g}" for k, v in flat.items() if isinstance(v, float) and k.split(".")[-1] in keys
+    )
+
+
+@hydra.main(config_path="configs", config_name="analyze", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point (``lgen analyze`` / ``python -m lightning_gen.analyze``)."""
+    with user_errors():
+        analyze(cfg)
+
+
+if __name__ == "__main__":
+    main()
