@@ -2,34 +2,60 @@
 
 Run folder (``paths.output_dir``): ``config.yaml`` (resolved), ``checkpoints/{best,last}.ckpt``,
 ``metrics.json``, ``images/*.png`` and the loggers' folders.
+
+Reliability (``lightning_gen.reliability``): the run folder is locked for the run, checkpoints are
+written atomically and read with ``weights_only``, carry RNG states and the train loader's position
+for an exact resume, and ``resume=<run dir | .ckpt>`` continues in the same run folder and logger runs.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_gen.cli_errors import user_errors
+from lightning_gen.config_check import check_config
 from lightning_gen.errors import ConfigError
+from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
+from lightning_gen.reliability.compat import check_compatible
+from lightning_gen.reliability.loggers import resume_logger_overrides
+from lightning_gen.reliability.resumable import ResumableDataLoader
+from lightning_gen.reliability.run_dir import (
+    RunLock,
+    check_writable,
+    resume_checkpoint,
+    resume_run_dir,
+)
+from lightning_gen.reliability.signals import GracefulStop
+from lightning_gen.reliability.state import RunState
+
+# the run folder that `main` locked before Hydra started (train() then does not lock it again)
+_locked_by_main: Path | None = None
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry with a ``_target_`` in a named group (callbacks, loggers); skip nulls.
 
     Weight-averaging callbacks go last so that anything sampling at validation end does so with
-    the averaged weights before they are swapped back.
+    the averaged weights before they are swapped back; ``GracefulStop`` after them, so that the
+    checkpoint it saves at a batch end includes that batch's weight-average update.
     """
     objs = [
         hydra.utils.instantiate(c, _convert_="all")
         for c in (group or {}).values()
         if c is not None and "_target_" in c
     ]
-    averaging = [o for o in objs if type(o).__name__.endswith("WeightAveraging")]
-    return [o for o in objs if o not in averaging] + averaging
+
+    def order(o: Any) -> int:
+        return 2 if isinstance(o, GracefulStop) else int(type(o).__name__.endswith("WeightAveraging"))
+
+    return sorted(objs, key=order)  # stable: config order within each rank
 
 
 def build_model(model_cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
@@ -46,46 +72,122 @@ def build_model(model_cfg: DictConfig, datamodule: L.LightningDataModule) -> L.L
 
 def resolve_resume(resume: str | None) -> str | None:
     """A checkpoint path from ``resume`` (a run folder or a ``.ckpt``); None to start fresh."""
-    if not resume:
-        return None
-    p = Path(resume)
-    if p.is_dir():
-        p = p / "checkpoints" / "last.ckpt"
-    if not p.is_file():
-        raise ConfigError(f"resume={resume}: no checkpoint at {p}; pass a run folder with checkpoints/last.ckpt or a .ckpt file")
-    return str(p)
+    path = resume_checkpoint(resume)
+    return None if path is None else str(path)
+
+
+def make_train_loader_resumable(datamodule: L.LightningDataModule, seed: int) -> None:
+    """Have ``datamodule.train_dataloader()`` return a ``ResumableDataLoader`` (exact mid-epoch resume).
+
+    The shuffle order then depends on ``(seed, epoch)`` only; loaders that cannot be rebuilt
+    (custom samplers, iterable datasets) are left as they are.
+    """
+    original = datamodule.train_dataloader
+
+    def train_dataloader() -> Any:
+        return ResumableDataLoader.from_loader(original(), seed)
+
+    datamodule.train_dataloader = train_dataloader  # type: ignore[method-assign]
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one experiment from a composed config; returns the final logged metrics."""
+    """Run one experiment from a composed config; returns the final logged metrics.
+
+    Raises ``ConfigError`` / ``DataError`` / ``CheckpointError`` for bad input before anything in the
+    run folder is overwritten, ``RunInterrupted`` after a stop signal (checkpoint saved) and
+    ``DivergenceError`` on a non-finite loss (last good checkpoint kept).
+    """
+    check_config(cfg)
+    out = check_writable(cfg.paths.output_dir)
+    if _locked_by_main is not None and out.resolve() == _locked_by_main:
+        return _train_locked(cfg, out)
+    with RunLock(out):
+        return _train_locked(cfg, out)
+
+
+def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
+    ckpt_path = resolve_resume(cfg.get("resume"))
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
     L.seed_everything(cfg.seed, workers=True)
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()
     datamodule.setup("fit")
+    make_train_loader_resumable(datamodule, int(cfg.seed))
     model = build_model(cfg.model, datamodule)
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    if ckpt is not None:
+        check_compatible(ckpt, model, ckpt_path)
+        resume_logger_overrides(cfg.get("logger"), int(ckpt.get("global_step", 0)), ckpt.get("lgen", {}).get("wandb_id"))
+    # only now that data, model and checkpoint are known to be good: nothing saved is overwritten before
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_resume(cfg.get("resume")))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        _raise_if_stopped(callbacks)
+        raise
+    _raise_if_stopped(callbacks)  # a signal during the very last batch: fit ended, skip the test stage
     if cfg.get("test"):
-        ckpt = trainer.checkpoint_callback
-        best = "best" if ckpt is not None and getattr(ckpt, "best_model_path", "") else None
-        trainer.test(model, datamodule=datamodule, ckpt_path=best)
+        ckpt_cb = trainer.checkpoint_callback
+        best = "best" if ckpt_cb is not None and getattr(ckpt_cb, "best_model_path", "") else None
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
+def _raise_if_stopped(callbacks: list[Any]) -> None:
+    """Re-raise the ``RunInterrupted`` of a ``GracefulStop`` that saved a checkpoint on a signal."""
+    stopped = [c.interrupted for c in callbacks if isinstance(c, GracefulStop) and c.interrupted]
+    if stopped:
+        raise stopped[0] from None
+
+
+def with_resume_run_dir(argv: list[str]) -> list[str]:
+    """Add ``hydra.run.dir=<run folder>`` for ``resume=<run dir | ckpt>`` so a resume continues in place."""
+    resume = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
+    if not resume or resume == "null" or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
+        return argv
+    return [*argv, f"hydra.run.dir={Path(resume_run_dir(resume)).resolve()}"]
+
+
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point (``lgen train`` / ``python -m lightning_gen.train``)."""
+def _hydra_main(cfg: DictConfig) -> float | None:
     with user_errors():
         metrics = train(cfg)
     monitor = cfg.get("optimized_metric")
     return metrics.get(monitor) if monitor else None
+
+
+def fixed_run_dir(argv: list[str]) -> Path | None:
+    """The run folder given literally as ``hydra.run.dir=...`` (where two runs could meet), else None."""
+    value = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")), None)
+    return None if value is None or "${" in value else Path(value)
+
+
+def main() -> float | None:
+    """Hydra entry point (``lgen train`` / ``python -m lightning_gen.train``).
+
+    A fixed run folder (``hydra.run.dir=`` or ``resume=``) is locked before Hydra writes into it,
+    so a second run started there fails without touching the first one's files.
+    """
+    argv = with_resume_run_dir(sys.argv[1:])
+    sys.argv = [sys.argv[0], *argv]
+    run_dir = fixed_run_dir(argv)
+    if run_dir is None:
+        return _hydra_main()
+    global _locked_by_main
+    with user_errors():
+        lock = RunLock(check_writable(run_dir)).acquire()
+    _locked_by_main = run_dir.resolve()
+    try:
+        return _hydra_main()
+    finally:
+        _locked_by_main = None
+        lock.release()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""``RunState``: what a checkpoint needs beyond Lightning's own state for an exact resume.
+
+Stored under ``checkpoint["lgen"]`` as plain data (loads with ``weights_only=True``):
+
+- ``model_class``: the family's import path (checked on resume and load, see ``compat``);
+- ``rng``: torch / numpy / python RNG states at save time, restored when training restarts;
+- ``wandb_id``: the W&B run id, so a resumed run continues the same W&B run.
+
+It also keeps the train loader's position (``ResumableDataLoader.consumed``) current, and isolates
+validation from the training RNG stream so that validating (or not, after a resume) never changes
+what training draws next.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from lightning_gen.reliability.compat import META_KEY, class_path
+from lightning_gen.reliability.resumable import ResumableDataLoader
+
+
+def collect_rng() -> dict[str, Any]:
+    """Torch (CPU and CUDA), numpy and python RNG states as tensors / lists / ints only."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, pystate, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [str(kind), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": [int(version), list(pystate), py_gauss],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of ``collect_rng``."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, pystate, py_gauss = state["python"]
+    random.setstate((version, tuple(pystate), py_gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def wandb_run_id(trainer: L.Trainer) -> str | None:
+    """The id of the trainer's W&B run, if it logs to W&B."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            return str(logger.version)
+    return None
+
+
+def _train_loaders(trainer: L.Trainer) -> list[ResumableDataLoader]:
+    combined = trainer.fit_loop._combined_loader
+    flat = combined.flattened if combined is not None else []
+    return [dl for dl in flat if isinstance(dl, ResumableDataLoader)]
+
+
+class RunState(L.Callback):
+    """Add RNG states, family class and W&B id to checkpoints; restore RNG and loader position on resume."""
+
+    def __init__(self) -> None:
+        self._rng_to_restore: dict[str, Any] | None = None
+        self._rng_before_val: dict[str, Any] | None = None
+
+    # -- saving --------------------------------------------------------------------------------
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        meta = {"model_class": class_path(pl_module), "rng": collect_rng()}
+        run_id = wandb_run_id(trainer)
+        if run_id is not None:
+            meta["wandb_id"] = run_id
+        checkpoint[META_KEY] = meta
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        for dl in _train_loaders(trainer):
+            dl.consumed = batch_idx + 1
+            dl.epoch_batches = trainer.num_training_batches
+
+    # -- restoring -----------------------------------------------------------------------------
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get(META_KEY, {}).get("rng")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._rng_to_restore is not None:
+            restore_rng(self._rng_to_restore)
+            self._rng_to_restore = None
+
+    # -- validation does not touch the training RNG stream --------------------------------------
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._rng_before_val = collect_rng()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._rng_before_val is not None:
+            restore_rng(self._rng_before_val)
+            self._rng_before_val = None
