@@ -38,7 +38,7 @@ def user_errors() -> Iterator[None]:
         cause = _root_cause(exc)
         if isinstance(cause, RunInterrupted):
             run_dir = os.path.dirname(os.path.dirname(cause.checkpoint))
-            print(f"stopped: {cause}; continue with: lgen train <same overrides> resume={run_dir}", file=sys.stderr)
+            print(f"stopped: {cause}; continue with: lgen train resume={run_dir}", file=sys.stderr)
             sys.exit(128 + int(getattr(signal, cause.signame, 15)))
         user = isinstance(cause, (LgenError, OmegaConfBaseException)) or isinstance(exc, InstantiationException)
         if not user or os.environ.get("LGEN_DEBUG"):

@@ -16,6 +16,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import yaml
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -146,12 +147,36 @@ def _raise_if_stopped(callbacks: list[Any]) -> None:
         raise stopped[0] from None
 
 
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def original_overrides(run_dir: Path, given: list[str]) -> list[str]:
+    """The overrides the run was started with (``.hydra/overrides.yaml``) that ``given`` does not set again."""
+    f = run_dir / ".hydra" / "overrides.yaml"
+    if not f.is_file():
+        return []
+    # a value set again now replaces the original (also inside a node set now); a deletion
+    # (~node) given now keeps the original additions so that Hydra has something to delete
+    keys = {_override_key(a) for a in given if not a.startswith("~")} | {"resume", "hydra.run.dir"}
+
+    def overridden(key: str) -> bool:
+        return any(key == k or key.startswith(k + ".") for k in keys)
+
+    return [o for o in (yaml.safe_load(f.read_text()) or []) if not overridden(_override_key(o))]
+
+
 def with_resume_run_dir(argv: list[str]) -> list[str]:
-    """Add ``hydra.run.dir=<run folder>`` for ``resume=<run dir | ckpt>`` so a resume continues in place."""
+    """For ``resume=<run dir | ckpt>``: continue in that run folder with the run's own overrides.
+
+    The run's original command-line overrides are applied first, so ``lgen train resume=<run>``
+    alone continues the same experiment; overrides given now take precedence.
+    """
     resume = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
     if not resume or resume == "null" or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
         return argv
-    return [*argv, f"hydra.run.dir={Path(resume_run_dir(resume)).resolve()}"]
+    run_dir = Path(resume_run_dir(resume)).resolve()
+    return [*original_overrides(run_dir, argv), *argv, f"hydra.run.dir={run_dir}"]
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")

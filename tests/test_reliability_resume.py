@@ -115,7 +115,11 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(reference, tmp_path):
     steps_before = [int(r["step"]) for r in csv_rows(out) if r["train/loss"]]
     assert max(steps_before) == 6  # the row of step 6 (after the checkpoint) was written, then lost
 
-    resumed = run_subprocess(tmp_path, f"resume={out}")  # the CLI continues in the same run folder
+    # `resume=<run>` alone continues in the same run folder with the run's own overrides
+    # (read from its .hydra/overrides.yaml); `~callbacks.kill` drops the killer added at the start
+    cmd, env = lgen_train(tmp_path)
+    cmd = [*cmd[: cmd.index("train") + 1], f"resume={out}", "~callbacks.kill"]
+    resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["killed"]
     assert_same_run(reference, out)
