@@ -1,0 +1,141 @@
+"""``lgen evaluate``: score a checkpoint, or a folder / ``.npz`` of generated images, against a dataset.
+
+Writes ``<output_dir>/metrics.json``: every number with the sample count, seed and extractor next to
+it, plus the full protocol. Same pipeline (extractor, reference cache, scorer) as the training
+callback, so the numbers are comparable with ``val/fid`` etc. of any run.
+
+    lgen evaluate data=mnist checkpoint=runs/vae_mnist/<stamp>/checkpoints/last.ckpt
+    lgen evaluate data=mnist images=samples.npz metrics.num_samples=5000
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_gen.callbacks.metrics_file import write_json_atomic
+from lightning_gen.cli_errors import user_errors
+from lightning_gen.contracts import CanSample
+from lightning_gen.errors import CheckpointError, ConfigError, DataError
+from lightning_gen.images import to_uint8
+from lightning_gen.metrics.extractor import resolve_extractor
+from lightning_gen.metrics.reference import ReferenceCache
+from lightning_gen.metrics.sampling import extract_images, sample_features
+from lightning_gen.metrics.scorer import GenerationScorer
+
+
+def load_generator(checkpoint: str, model_target: str | None = None) -> Any:
+    """A model that samples, from a ``.ckpt`` (or a run folder: its ``checkpoints/last.ckpt``).
+
+    Its class is ``model_target`` or ``model._target_`` of the run's ``config.yaml``.
+    """
+    p = Path(checkpoint)
+    if p.is_dir():
+        p = p / "checkpoints" / "last.ckpt"
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint={checkpoint}: no such file; pass a .ckpt or a run folder")
+    if model_target is None:
+        configs = [c / "config.yaml" for c in (p.parent, p.parent.parent) if (c / "config.yaml").is_file()]
+        if not configs:
+            raise CheckpointError(f"no config.yaml next to {p}: pass model_target=<module.Class> of the model")
+        model_target = OmegaConf.load(configs[0]).model._target_
+    try:
+        model = hydra.utils.get_class(model_target).load_from_checkpoint(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any load failure is a checkpoint problem for the user
+        raise CheckpointError(f"could not load {p} as {model_target}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, CanSample):
+        raise CheckpointError(f"{model_target} does not implement sample(n, condition=None); nothing to score")
+    return model.eval()
+
+
+def load_images(path: str) -> torch.Tensor:
+    """``uint8 (N, C, H, W)`` from a folder of PNG/JPEG files or an ``.npz`` (key ``images`` or its only array).
+
+    Arrays may be ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``; floats are read as ``[-1, 1]``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        from PIL import Image
+
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if not files:
+            raise DataError(f"images={path}: no .png/.jpg files in this folder")
+        arr = np.stack([np.asarray(Image.open(f)) for f in files])
+    elif p.suffix == ".npz" and p.is_file():
+        data = np.load(p)
+        keys = list(data.keys())
+        if "images" not in keys and len(keys) != 1:
+            raise DataError(f"images={path}: name the array 'images' (found {keys})")
+        arr = data["images" if "images" in keys else keys[0]]
+    else:
+        raise DataError(f"images={path}: pass a folder of images or an .npz file")
+    x = torch.from_numpy(np.ascontiguousarray(arr))
+    if x.ndim == 3:
+        x = x[:, None]  # (N, 1, H, W)
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    if x.ndim != 4:
+        raise DataError(f"images={path}: expected (N, H, W[, C]) or (N, C, H, W) images, got {tuple(arr.shape)}")
+    return x if x.dtype == torch.uint8 else to_uint8(x.float())
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Score the generator or images named in ``cfg``; returns (and writes) the metrics record."""
+    m = cfg.metrics
+    if bool(cfg.get("checkpoint")) == bool(cfg.get("images")):
+        raise ConfigError("pass exactly one of checkpoint=<.ckpt or run folder> and images=<folder or .npz>")
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.prepare_data()
+    dm.setup("fit")
+    extractor = resolve_extractor(hydra.utils.instantiate(m.extractor, _convert_="all"), dm, cfg.paths.cache_dir)
+    extractor.to(cfg.device)
+    ref = ReferenceCache(cfg.paths.cache_dir).get(dm, extractor, m.reference_split, m.reference_count)
+    if cfg.get("checkpoint"):
+        model = load_generator(cfg.checkpoint, cfg.get("model_target")).to(cfg.device)
+        weights = dm.label_counts(m.reference_split) if dm.num_classes else None
+        feats, logits = sample_features(model, extractor, m.num_samples, m.chunk_size, m.seed, label_weights=weights)
+        source = {"checkpoint": str(cfg.checkpoint)}
+    else:
+        images = load_images(cfg.images)
+        if tuple(images.shape[1:]) != tuple(dm.image_shape):
+            raise DataError(f"images are {tuple(images.shape[1:])} but the data's images are {tuple(dm.image_shape)}")
+        feats, logits = extract_images(extractor, images)
+        source = {"images": str(cfg.images)}
+    n = len(feats)
+    scorer = GenerationScorer(extractor.num_features, m.kid_subsets, m.kid_subset_size, m.is_splits, m.pr_k,
+                              m.pr_max_points, m.seed)
+    values = scorer.score(ref, feats, logits)
+    ident = extractor.identity()
+    fp = ref.fingerprint
+    per_number = {"num_generated": n, "num_reference": ref.count, "seed": m.seed,
+                  "extractor": ident["name"], "extractor_checksum": ident["checksum"]}
+    record = {
+        "metrics": {k: {"value": v, **per_number} for k, v in values.items()},
+        "protocol": {"extractor": ident, "reference_split": fp["split"], "reference_count": ref.count,
+                     "reference_data_hash": fp["data_hash"], "dataset": fp["dataset"], "image_shape": fp["image_shape"],
+                     "stats_dtype": fp["stats_dtype"], "num_generated": n, "seed": m.seed,
+                     "kid_subsets": m.kid_subsets, "kid_subset_size": m.kid_subset_size, "is_splits": m.is_splits,
+                     "pr_k": m.pr_k, "pr_max_points": m.pr_max_points},
+        "source": source,
+    }
+    out = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "metrics.json")
+    write_json_atomic(out, record)
+    print(f"wrote {out}")
+    print("  ".join(f"{k}={v:.4g}" for k, v in values.items()))
+    return record
+
+
+@hydra.main(config_path="configs", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point (``lgen evaluate``)."""
+    with user_errors():
+        evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
