@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 # command -> "module:function" of a Hydra app (each reads sys.argv itself)
 COMMANDS: dict[str, str] = {
     "train": "lightning_gen.train:main",
+    "evaluate": "lightning_gen.evaluate:main",
+    "classifier": "lightning_gen.classifier:main",
+    "sample": "lightning_gen.sample:main",
+    "analyze": "lightning_gen.analyze:main",
 }
 
 USAGE = """usage: lgen <command> [key=value ...] [-m] [--help]
@@ -34,8 +39,22 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
         sys.exit(2)
     module, func = COMMANDS[command].split(":")
-    sys.argv = [f"lgen {command}", *rest]
+    delegate_main(module, rest)
     getattr(importlib.import_module(module), func)()
+
+
+def delegate_main(module: str, rest: list[str]) -> None:
+    """Make the process look as if ``module`` had been run directly with ``rest``.
+
+    Lightning's DDP launcher starts the other ranks by re-running ``sys.argv`` (as a script path,
+    or as ``python -m <__main__.__spec__.name>``); both must name the command's own module, not
+    ``lgen``, whose first argument would otherwise be taken for an override.
+    """
+    spec = importlib.util.find_spec(module)
+    sys.argv = [spec.origin, *rest]
+    main_module = sys.modules.get("__main__")
+    if main_module is not None and getattr(main_module, "__spec__", None) is not None:
+        main_module.__spec__ = spec  # python -m lightning_gen.cli -> children run python -m <module>
 
 
 if __name__ == "__main__":

@@ -51,3 +51,16 @@ def test_wrong_overrides_exit_nonzero_with_a_clear_message(override, expected, t
     for text in expected:
         assert text in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_ddp_with_two_cpu_processes_through_the_cli(tmp_path):
+    """Lightning's launcher re-runs the command for rank 1: both ranks share one run folder."""
+    r = run_lgen("train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "debug=smoke", root=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = [p for p in (tmp_path / "runs" / "autoencoder_mnist").iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs  # rank 1 wrote into rank 0's folder, not a new timestamped one
+    import json
+
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["global_step"] == 3 and "val/psnr" in metrics["val"] and "test/psnr" in metrics["test"]
+    assert (runs[0] / "checkpoints" / "last.ckpt").exists()

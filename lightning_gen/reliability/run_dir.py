@@ -36,6 +36,19 @@ def check_writable(folder: str | Path) -> Path:
     return folder
 
 
+def launched_rank() -> int:
+    """The global rank this process was launched as (0 when not part of a distributed launch).
+
+    Read from the variables that Lightning's DDP launcher, torchrun and SLURM set before any
+    process group exists.
+    """
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        value = os.environ.get(var, "0")
+        if value.isdigit() and int(value) != 0:
+            return int(value)
+    return 0
+
+
 class RunLock:
     """Exclusive lock on a run folder; ``ConfigError`` if another live process holds it."""
 
@@ -44,6 +57,10 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
+        """Take the lock (non-blocking). Processes other than global rank 0 of a distributed run
+        (DDP children, other nodes) share their rank 0's folder and take no lock."""
+        if launched_rank() != 0:
+            return self
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
