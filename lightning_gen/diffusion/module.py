@@ -1,0 +1,207 @@
+"""Denoising diffusion as a LightningModule: U-Net + noise schedule + objective + sampler.
+
+One class covers unconditional DDPM, class-conditional DDPM with classifier-free guidance
+(``conditional=true``: labels dropped with probability ``label_dropout`` during training) and
+image-conditioned super-resolution (``low_res_factor > 1``: the upsampled low-res image is fed to
+the U-Net as extra channels). Latent diffusion subclasses it in ``latent.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_gen.diffusion.loss import diffusion_loss, get_weighting
+from lightning_gen.diffusion.sampling import get_sampler, guided, inpainting_projection
+from lightning_gen.diffusion.schedule import NoiseSchedule
+from lightning_gen.errors import ConfigError
+from lightning_gen.networks.unet import UNet
+
+
+def class_path(obj: object) -> str:
+    """``module.Class`` of an object, as stored in checkpoints under ``lgen_class_path``."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+class DiffusionModel(L.LightningModule):
+    """DDPM/DDIM on images ``(B, C, H, W)`` in ``[-1, 1]``. Sampling defaults (sampler, steps, eta,
+    guidance_scale) come from config and can be overridden per ``sample`` call.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (1, 28, 28),
+        num_classes: int = 0,
+        timesteps: int = 1000,
+        schedule: str = "linear",
+        prediction: str = "epsilon",
+        loss_weighting: str = "none",
+        widths: Sequence[int] = (32, 64, 64),
+        num_res_blocks: int = 1,
+        attention: bool = True,
+        conditional: bool = False,
+        label_dropout: float = 0.1,
+        guidance_scale: float = 1.0,
+        low_res_factor: int = 1,
+        sampler: str = "ddim",
+        sampling_steps: int = 50,
+        eta: float = 0.0,
+        clip_denoised: bool = True,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if conditional and num_classes < 2:
+            raise ConfigError("a class-conditional diffusion model needs labelled data (num_classes >= 2); use model=ddpm")
+        if not 0.0 <= label_dropout <= 1.0:
+            raise ConfigError(f"model.label_dropout={label_dropout} must be in [0, 1]")
+        self.save_hyperparameters()
+        self.schedule = NoiseSchedule(timesteps, schedule, prediction)
+        self.weighting = get_weighting(loss_weighting)
+        get_sampler(sampler)  # fail early on a bad name
+        self.net = self.build_network()
+
+    # -- pieces a subclass may replace -----------------------------------------------------------
+    def build_network(self) -> nn.Module:
+        """The denoiser ``net(x_t, t, y, cond)``; here a U-Net over the images."""
+        hp = self.hparams
+        c, h, _ = hp.image_shape
+        return UNet(
+            c, h, hp.widths, hp.num_res_blocks, hp.num_classes if hp.conditional else 0,
+            cond_channels=c if hp.low_res_factor > 1 else 0, attention=hp.attention,
+        )
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        """Shape of one example the diffusion runs on (an image here, a latent in ``latent.py``)."""
+        return tuple(self.hparams.image_shape)
+
+    def to_diffusion_space(self, x: torch.Tensor) -> torch.Tensor:
+        """Images -> the space the diffusion runs in (identity here; latents in ``latent.py``)."""
+        return x
+
+    def to_images(self, z: torch.Tensor) -> torch.Tensor:
+        """Diffusion-space samples -> images in ``[-1, 1]``."""
+        return z.clamp(-1, 1)
+
+    # -- conditioning ------------------------------------------------------------------------------
+    @property
+    def null_label(self) -> int:
+        """The label index meaning "unconditional" (classifier-free guidance)."""
+        return self.hparams.num_classes
+
+    def low_res_condition(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Super-resolution condition from full-size images: down- then up-sampled ``(B, C, H, W)``."""
+        f = self.hparams.low_res_factor
+        if f <= 1:
+            return None
+        return self.upsample(F.avg_pool2d(x, f))
+
+    def upsample(self, low: torch.Tensor) -> torch.Tensor:
+        """A low-res image ``(B, C, h, w)`` bilinearly resized to the model's image size."""
+        return F.interpolate(low, size=tuple(self.hparams.image_shape[1:]), mode="bilinear", align_corners=False)
+
+    def _labels(self, n: int, condition: Any) -> torch.Tensor | None:
+        if not self.hparams.conditional:
+            return None
+        if condition is None:  # like the conditional VAE: uniform random classes
+            return torch.randint(0, self.hparams.num_classes, (n,), device=self.device)
+        return torch.as_tensor(condition, device=self.device).long().reshape(n)
+
+    def _image_condition(self, n: int, condition: Any) -> torch.Tensor | None:
+        if self.hparams.low_res_factor <= 1:
+            return None
+        if not (isinstance(condition, torch.Tensor) and condition.ndim == 4 and len(condition) == n):
+            raise ValueError(
+                "this super-resolution model needs condition=<low-res images (n, C, h, w) in [-1, 1]>; "
+                "use `lgen sample mode=super_resolution` or super_resolve()"
+            )
+        return self.upsample(condition.to(self.device).float())
+
+    # -- training ----------------------------------------------------------------------------------
+    def _loss(self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator | None = None) -> torch.Tensor:
+        cond = self.low_res_condition(x)
+        z = self.to_diffusion_space(x)
+        labels = y if self.hparams.conditional else None
+        if labels is not None and self.training and self.hparams.label_dropout > 0:
+            drop = torch.rand(labels.shape, device=labels.device) < self.hparams.label_dropout
+            labels = torch.where(drop, torch.full_like(labels, self.null_label), labels)
+        t = noise = None
+        if generator is not None:  # deterministic validation loss
+            t = torch.randint(0, self.schedule.timesteps, (len(z),), generator=generator).to(z.device)
+            noise = torch.randn(z.shape, generator=generator).to(z.device)
+        return diffusion_loss(lambda xt, tt: self.net(xt, tt, labels, cond), self.schedule, z, self.weighting, t, noise)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(*batch).mean()
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval(batch, batch_idx, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval(batch, batch_idx, "test")
+
+    def _eval(self, batch, batch_idx: int, stage: str) -> None:
+        loss = self._loss(*batch, generator=torch.Generator().manual_seed(batch_idx)).mean()
+        self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["lgen_class_path"] = class_path(self)
+
+    # -- sampling ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        condition: Any = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        known: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``n`` images ``(n, C, H, W)`` in ``[-1, 1]`` with the configured sampler (or the overrides).
+
+        ``condition``: class labels ``(n,)`` for a conditional model (random when None), low-res
+        images ``(n, C, h, w)`` for a super-resolution model. ``known`` + ``mask`` (1 = keep)
+        inpaint: the known pixels are kept at every step (diffusion in pixel space only).
+        """
+        hp = self.hparams
+        labels, cond = self._labels(n, condition), self._image_condition(n, condition)
+        scale = hp.guidance_scale if guidance_scale is None else guidance_scale
+        denoise = guided(lambda x, t, y: self.net(x, t, y, cond), labels, self.null_label, scale)
+        x = torch.randn((n, *self.data_shape), generator=generator, device=self.device)
+        project = None
+        if known is not None:
+            if mask is None or tuple(known.shape[1:]) != self.data_shape:
+                raise ValueError(f"inpainting needs known images of shape (n, {self.data_shape}) and a mask")
+            project = inpainting_projection(self.schedule, known.to(self.device), mask.to(self.device), generator)
+        run = get_sampler(sampler or hp.sampler)
+        z = run(
+            denoise, self.schedule, x, steps=steps or hp.sampling_steps, eta=hp.eta if eta is None else eta,
+            clip=1.0 if hp.clip_denoised and self.data_shape == tuple(hp.image_shape) else None,
+            project=project, generator=generator,
+        )
+        return self.to_images(z)
+
+    def inpaint(self, known: torch.Tensor, mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Fill the pixels of ``known`` ``(B, C, H, W)`` where ``mask`` (broadcastable, 1 = keep) is 0."""
+        return self.sample(len(known), known=known, mask=mask, **kwargs)
+
+    def super_resolve(self, low_res: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Full-size images ``(B, C, H, W)`` from low-res ones ``(B, C, H/f, W/f)`` (super-resolution model)."""
+        return self.sample(len(low_res), condition=low_res, **kwargs)

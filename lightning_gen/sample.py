@@ -1,0 +1,220 @@
+"""``lgen sample ckpt=<run folder or .ckpt>``: draw images from a checkpoint of any family.
+
+Writes ``<out_dir>/samples.png`` (a grid) and ``samples.npz`` (``images`` uint8 ``(N, C, H, W)``,
+plus ``labels`` / ``inputs`` / ``mask`` where they apply) and prints the sampling throughput.
+Modes: ``generate`` (any model with ``sample``), ``inpaint`` and ``super_resolution`` (diffusion
+models; inputs are the first ``n`` test images of the run's own data config).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_gen.cli_errors import user_errors
+from lightning_gen.errors import CheckpointError, ConfigError
+from lightning_gen.images import save_grid, to_uint8
+
+
+# -- loading a checkpoint of any family --------------------------------------------------------
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A ``.ckpt`` from a run folder (``checkpoints/last.ckpt``, else ``best.ckpt``) or a file path."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("last.ckpt", "best.ckpt"):
+            if (p / "checkpoints" / name).is_file():
+                return p / "checkpoints" / name
+        raise CheckpointError(f"no checkpoints/last.ckpt or best.ckpt in run folder {p}; pass a .ckpt file")
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} does not exist; pass a run folder or a .ckpt file (ckpt=...)")
+    return p
+
+
+def run_config(ckpt: Path) -> DictConfig | None:
+    """The resolved ``config.yaml`` of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``)."""
+    for folder in (ckpt.parent.parent, ckpt.parent):
+        if (folder / "config.yaml").is_file():
+            return OmegaConf.load(folder / "config.yaml")
+    return None
+
+
+def model_class(ckpt: Path, checkpoint: dict[str, Any]) -> type:
+    """The LightningModule class of a checkpoint: the class path ``lgen train`` stores in every
+    checkpoint (``checkpoint["lgen"]["model_class"]``, or a family's own ``lgen_class_path``), else
+    the run's ``model._target_``."""
+    path = (checkpoint.get("lgen") or {}).get("model_class") or checkpoint.get("lgen_class_path")
+    if path is None:
+        cfg = run_config(ckpt)
+        path = OmegaConf.select(cfg, "model._target_") if cfg is not None else None
+    if path is None:
+        raise CheckpointError(
+            f"{ckpt}: cannot tell which model class it holds (no lgen_class_path in the checkpoint and no "
+            "config.yaml of its run next to it); keep the checkpoint inside its run folder"
+        )
+    module, _, name = str(path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise CheckpointError(f"{ckpt}: model class {path} cannot be imported ({exc})") from exc
+
+
+def load_model(path: str | Path, device: str = "cpu", weights: str = "ema") -> torch.nn.Module:
+    """Load any family's checkpoint (``weights_only=True``) in eval mode; CheckpointError if unusable.
+
+    ``weights="ema"``: the checkpoint's ``state_dict`` (the averaged weights when trained with a
+    weight-averaging callback); ``"raw"``: the un-averaged ``current_model_state`` Lightning keeps
+    next to them (same as ``"ema"`` for a run without averaging).
+    """
+    if weights not in ("ema", "raw"):
+        raise ConfigError(f"weights={weights!r} must be 'ema' or 'raw'")
+    ckpt = resolve_checkpoint(path)
+    try:
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, not a checkpoint, unsafe pickle...
+        raise CheckpointError(f"{ckpt} is not a readable checkpoint ({type(exc).__name__}); re-save or re-train it") from exc
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{ckpt} is not a Lightning checkpoint (no state_dict)")
+    cls = model_class(ckpt, checkpoint)
+    try:
+        model = cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
+    except RuntimeError as exc:  # shape mismatch between config and weights
+        raise CheckpointError(f"{ckpt} does not match {cls.__name__} built from its hyper-parameters: {exc}") from exc
+    if weights == "raw" and "current_model_state" in checkpoint:
+        model.load_state_dict(checkpoint["current_model_state"])
+    return model.eval()
+
+
+# -- inputs for inpainting / super-resolution --------------------------------------------------
+MASKS: dict[str, Callable[[int, int, torch.Generator], torch.Tensor]] = {
+    "left_half": lambda h, w, g: (torch.arange(w) < w // 2).float().expand(h, w),
+    "top_half": lambda h, w, g: (torch.arange(h) < h // 2).float()[:, None].expand(h, w),
+    "center": lambda h, w, g: 1 - ((torch.arange(h)[:, None] - h / 2).abs() < h / 4).float() * ((torch.arange(w) - w / 2).abs() < w / 4).float(),
+    "random": lambda h, w, g: (torch.rand(h, w, generator=g) < 0.5).float(),
+}
+
+
+def test_images(ckpt: Path, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first ``n`` test images ``(n, C, H, W)`` (and labels) of the checkpoint's run data config."""
+    cfg = run_config(ckpt)
+    if cfg is None or "data" not in cfg:
+        raise CheckpointError(f"{ckpt}: inpainting/super-resolution read the run's data, but no config.yaml of its run was found")
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.prepare_data()
+    dm.setup("test")
+    xs, ys = [], []
+    for x, y in dm.split_dataloader("test"):
+        xs.append(x)
+        ys.append(y)
+        if sum(len(b) for b in xs) >= n:
+            break
+    labels = None if ys[0] is None else torch.cat(ys)[:n]
+    return torch.cat(xs)[:n], labels
+
+
+def _call_sample(model: Any, n: int, cfg: DictConfig, extra: dict[str, Any]) -> tuple[torch.Tensor, float]:
+    """``model.sample`` with the sampling options it accepts (sampler, steps, eta, guidance_scale).
+
+    Returns the images and the seconds the sampling itself took (inputs loading excluded).
+    """
+    params = inspect.signature(model.sample).parameters
+    opts = {k: cfg[k] for k in ("sampler", "steps", "eta", "guidance_scale") if cfg.get(k) is not None}
+    unknown = [k for k in opts if k not in params]
+    if unknown:
+        raise ConfigError(f"{type(model).__name__}.sample has no option(s) {unknown}; drop them from the command")
+    size = int(cfg.get("batch_size") or n)
+    chunks, start = [], time.perf_counter()
+    for i in range(0, n, size):
+        part = {k: (v[i : i + size] if isinstance(v, torch.Tensor) and k != "mask" and len(v) == n else v) for k, v in extra.items()}
+        chunks.append(model.sample(min(size, n - i), **opts, **part).cpu())
+    return torch.cat(chunks), time.perf_counter() - start
+
+
+def generate(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator) -> dict[str, Any]:
+    """Plain sampling; ``label`` picks one class for all images of a conditional model."""
+    out: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if cfg.get("label") is not None:
+        out["labels"] = extra["condition"] = torch.full((cfg.n,), int(cfg.label), dtype=torch.long)
+    if "generator" in inspect.signature(model.sample).parameters:
+        extra["generator"] = gen
+    out["images"], out["seconds"] = _call_sample(model, cfg.n, cfg, extra)
+    return out
+
+
+def inpaint(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator) -> dict[str, Any]:
+    """Fill the masked-out part (mask ``0``) of test images; known pixels are kept at every step."""
+    if not hasattr(model, "inpaint") or model.hparams.get("autoencoder") is not None:
+        raise ConfigError(f"mode=inpaint needs a pixel-space diffusion model; {type(model).__name__} cannot inpaint")
+    x, y = test_images(ckpt, cfg.n)
+    if cfg.mask not in MASKS:
+        raise ConfigError(f"mask={cfg.mask!r} is not a mask; choose one of {sorted(MASKS)}")
+    mask = MASKS[cfg.mask](x.shape[2], x.shape[3], gen)[None, None]  # (1, 1, H, W), 1 = known
+    extra = {"condition": y, "generator": gen} if model.hparams.get("conditional") else {"generator": gen}
+    images, seconds = _call_sample(model, len(x), cfg, {"known": x, "mask": mask, **extra})
+    return {"images": images, "seconds": seconds, "inputs": x * mask - (1 - mask), "mask": mask.expand(len(x), 1, -1, -1)}
+
+
+def super_resolution(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator) -> dict[str, Any]:
+    """Upscale test images shrunk by the model's ``low_res_factor``."""
+    f = model.hparams.get("low_res_factor", 1)
+    if f <= 1:
+        raise ConfigError("mode=super_resolution needs a model trained with model.low_res_factor>1 (experiment=sr_mnist)")
+    x, _ = test_images(ckpt, cfg.n)
+    low = torch.nn.functional.avg_pool2d(x, f)
+    images, seconds = _call_sample(model, len(x), cfg, {"condition": low, "generator": gen})
+    upsampled = model.upsample(low)
+    psnr = {name: float(10 * torch.log10(4 / (v.cpu().clamp(-1, 1) - x).pow(2).mean())) for name, v in
+            (("diffusion", images), ("bilinear", upsampled))}  # peak-to-peak 2 in [-1, 1]
+    print(f"PSNR vs the full-size images: diffusion {psnr['diffusion']:.2f} dB, bilinear {psnr['bilinear']:.2f} dB")
+    return {"images": images, "seconds": seconds, "inputs": upsampled, "targets": x}
+
+
+MODES: dict[str, Callable[..., dict[str, Any]]] = {
+    "generate": generate, "inpaint": inpaint, "super_resolution": super_resolution,
+}
+
+
+def sample(cfg: DictConfig) -> dict[str, Any]:
+    """Run one sampling job from a config; returns paths and the measured throughput."""
+    if cfg.get("ckpt") is None:
+        raise ConfigError("no checkpoint given: lgen sample ckpt=<run folder or .ckpt>")
+    if cfg.mode not in MODES:
+        raise ConfigError(f"mode={cfg.mode!r} is not a sampling mode; choose one of {sorted(MODES)}")
+    ckpt = resolve_checkpoint(cfg.ckpt)
+    model = load_model(ckpt, cfg.device, cfg.get("weights", "ema"))
+    if not callable(getattr(model, "sample", None)):
+        raise CheckpointError(f"{ckpt} holds a {type(model).__name__}, which cannot sample (it only reconstructs)")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
+    with torch.no_grad():
+        result = MODES[cfg.mode](model, cfg, ckpt, gen)
+    seconds = result.pop("seconds")
+    images = result["images"].float().cpu().clamp(-1, 1)
+    out = Path(cfg.out_dir) if cfg.get("out_dir") else ckpt.parent.parent / "samples"
+    grid = images if "inputs" not in result else torch.stack([result["inputs"].cpu(), images], 1).flatten(0, 1)
+    png = save_grid(grid, out / f"{cfg.mode}.png", nrow=16 if "inputs" in result else None)
+    arrays = {k: (to_uint8(v.cpu()) if v.is_floating_point() and k != "mask" else v.cpu()).numpy() for k, v in result.items()}
+    np.savez_compressed(out / f"{cfg.mode}.npz", **arrays)
+    rate = len(images) / seconds
+    print(f"{len(images)} samples in {seconds:.2f} s: {rate:.2f} samples/s -> {png}, {out / f'{cfg.mode}.npz'}")
+    return {"png": png, "npz": out / f"{cfg.mode}.npz", "seconds": seconds, "samples_per_s": rate}
+
+
+@hydra.main(config_path="configs", config_name="sample", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point (``lgen sample`` / ``python -m lightning_gen.sample``)."""
+    with user_errors():
+        sample(cfg)
+
+
+if __name__ == "__main__":
+    main()
