@@ -190,7 +190,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 def fixed_run_dir(argv: list[str]) -> Path | None:
     """The run folder given literally as ``hydra.run.dir=...`` (where two runs could meet), else None."""
     value = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")), None)
-    return None if value is None or "${" in value else Path(value)
+    if value is None or "${" in value:
+        return None
+    # Lightning's DDP launcher passes hydra.run.dir="<dir>" (quoted, for Hydra's parser)
+    return Path(value.strip("'\""))
 
 
 def main() -> float | None:

@@ -71,19 +71,50 @@ def test_default_config_builds_a_runnable_experiment(tmp_path):
     assert {"ModelCheckpoint", "ReconstructionMetrics", "ImageGrids", "MetricsFile"} <= names
 
 
+@pytest.fixture(scope="module")
+def autoencoder_ckpt(tmp_path_factory) -> str:
+    """A tiny VAE checkpoint on 28x28 digits, for configs that build on a trained autoencoder."""
+    from lightning_gen.reliability.state import RunState
+    from lightning_gen.vae.module import VAE
+
+    path = tmp_path_factory.mktemp("ae") / "checkpoints" / "last.ckpt"
+    model = VAE([1, 28, 28], 10, latent_dim=4, widths=[8, 16])
+    trainer = L.Trainer(max_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[RunState()])
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(path)  # RunState stores the model class path, as in every `lgen train` checkpoint
+    return str(path)
+
+
+def with_required_checkpoints(overrides: list[str], tmp_path: Path, ckpt: str) -> list[str]:
+    """Add ``model.autoencoder_ckpt=<ckpt>`` where the model config requires it (latent diffusion)."""
+    with initialize_config_module("lightning_gen.configs", version_base="1.3"):
+        raw = compose("train", overrides=overrides)
+    if "autoencoder_ckpt" in raw.model.keys() and OmegaConf.is_missing(raw.model, "autoencoder_ckpt"):
+        return [*overrides, f"model.autoencoder_ckpt={ckpt}"]
+    return overrides
+
+
+def test_a_required_value_left_out_is_named(tmp_path):
+    cfg = compose_train(tmp_path, "model=latent_diffusion")
+    with pytest.raises(ConfigError, match=r"model.autoencoder_ckpt is required but missing; set model.autoencoder_ckpt="):
+        check_config(cfg)
+
+
 @pytest.mark.parametrize("name", options("experiment"))
-def test_every_experiment_instantiates(name, tmp_path):
-    cfg = compose_train(tmp_path, f"experiment={name}", "debug=smoke")
+def test_every_experiment_instantiates(name, tmp_path, autoencoder_ckpt):
+    overrides = with_required_checkpoints([f"experiment={name}", "debug=smoke"], tmp_path, autoencoder_ckpt)
+    cfg = compose_train(tmp_path, *overrides)
     dm, model, _, _ = build_all(cfg)
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape[1:] == dm.image_shape and x.min() >= -1 and x.max() <= 1
 
 
 @pytest.mark.parametrize("name", options("model"))
-def test_every_model_config_instantiates(name, tmp_path):
+def test_every_model_config_instantiates(name, tmp_path, autoencoder_ckpt):
     experiments = [e for e in options("experiment") if f"/model: {name}\n" in (CONFIG_DIR / "experiment" / f"{e}.yaml").read_text()]
     overrides = [f"experiment={experiments[0]}"] if experiments else [f"model={name}"]
-    cfg = compose_train(tmp_path, *overrides, "debug=smoke")
+    overrides = with_required_checkpoints([*overrides, "debug=smoke"], tmp_path, autoencoder_ckpt)
+    cfg = compose_train(tmp_path, *overrides)
     _, model, _, _ = build_all(cfg, with_trainer=False)
     assert sum(p.numel() for p in model.parameters()) > 0
 
