@@ -16,49 +16,16 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_gen import checkpoints
 from lightning_gen.analysis.tasks import TASKS
 from lightning_gen.callbacks.metrics_file import write_json_atomic
 from lightning_gen.cli_errors import user_errors
-from lightning_gen.errors import CheckpointError, ConfigError
+from lightning_gen.errors import ConfigError
 
 
 def resolve_checkpoint(ckpt: str) -> Path:
-    """A ``.ckpt`` path from ``ckpt``: the file itself, or a run folder's best/last checkpoint."""
-    p = Path(ckpt)
-    if p.is_dir():
-        found = [
-            p / "checkpoints" / n
-            for n in ("best.ckpt", "last.ckpt")
-            if (p / "checkpoints" / n).is_file()
-        ]
-        if not found:
-            raise CheckpointError(
-                f"ckpt={ckpt}: no checkpoints/best.ckpt or last.ckpt in this run folder"
-            )
-        p = found[0]
-    if not p.is_file():
-        raise CheckpointError(f"ckpt={ckpt}: no such file; pass a run folder or a .ckpt file")
-    return p
-
-
-def run_config(ckpt: Path) -> DictConfig | None:
-    """The ``config.yaml`` of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), if any."""
-    path = ckpt.parent.parent / "config.yaml"
-    return OmegaConf.load(path) if path.is_file() else None  # type: ignore[return-value]
-
-
-def load_model(ckpt: Path, target: str | None, device: str) -> L.LightningModule:
-    """Load a LightningModule of class ``target`` from ``ckpt`` (``weights_only``), in eval mode."""
-    if not target:
-        raise ConfigError(
-            f"cannot tell the model class of {ckpt}: no run config.yaml next to it; pass model_target=<class path>"
-        )
-    cls = hydra.utils.get_class(target)
-    try:
-        model = cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any load failure is a bad/incompatible checkpoint
-        raise CheckpointError(f"could not load {ckpt} as {target}: {exc}") from exc
-    return model.eval()
+    """A ``.ckpt`` path from ``ckpt``: the file itself, or a run folder's best (else last) checkpoint."""
+    return checkpoints.resolve_checkpoint(ckpt, prefer=("best.ckpt", "last.ckpt"))
 
 
 def build_data(cfg: DictConfig, run_cfg: DictConfig | None) -> Any:
@@ -92,11 +59,9 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         )
     L.seed_everything(cfg.seed, verbose=False)
     ckpt = resolve_checkpoint(str(cfg.ckpt))
-    run_cfg = run_config(ckpt)
-    target = cfg.get("model_target") or (
-        OmegaConf.select(run_cfg, "model._target_") if run_cfg else None
-    )
-    model = load_model(ckpt, target, cfg.device)
+    run_cfg = checkpoints.run_config(ckpt)
+    model = checkpoints.load_model(ckpt, cfg.device, model_target=cfg.get("model_target"))
+    target = f"{type(model).__module__}.{type(model).__qualname__}"
     dm = build_data(cfg, run_cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)

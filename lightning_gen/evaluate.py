@@ -16,9 +16,10 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lightning_gen.callbacks.metrics_file import write_json_atomic
+from lightning_gen.checkpoints import load_model
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.contracts import CanSample
 from lightning_gen.errors import CheckpointError, ConfigError, DataError
@@ -30,27 +31,11 @@ from lightning_gen.metrics.scorer import GenerationScorer
 
 
 def load_generator(checkpoint: str, model_target: str | None = None) -> Any:
-    """A model that samples, from a ``.ckpt`` (or a run folder: its ``checkpoints/last.ckpt``).
-
-    Its class is ``model_target`` or ``model._target_`` of the run's ``config.yaml``.
-    """
-    p = Path(checkpoint)
-    if p.is_dir():
-        p = p / "checkpoints" / "last.ckpt"
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint={checkpoint}: no such file; pass a .ckpt or a run folder")
-    if model_target is None:
-        configs = [c / "config.yaml" for c in (p.parent, p.parent.parent) if (c / "config.yaml").is_file()]
-        if not configs:
-            raise CheckpointError(f"no config.yaml next to {p}: pass model_target=<module.Class> of the model")
-        model_target = OmegaConf.load(configs[0]).model._target_
-    try:
-        model = hydra.utils.get_class(model_target).load_from_checkpoint(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any load failure is a checkpoint problem for the user
-        raise CheckpointError(f"could not load {p} as {model_target}: {type(exc).__name__}: {exc}") from exc
+    """A model that samples, from a ``.ckpt`` (or a run folder: its ``checkpoints/last.ckpt``)."""
+    model = load_model(checkpoint, model_target=model_target)
     if not isinstance(model, CanSample):
-        raise CheckpointError(f"{model_target} does not implement sample(n, condition=None); nothing to score")
-    return model.eval()
+        raise CheckpointError(f"{type(model).__name__} does not implement sample(n, condition=None); nothing to score")
+    return model
 
 
 def load_images(path: str) -> torch.Tensor:

@@ -8,7 +8,6 @@ models; inputs are the first ``n`` test images of the run's own data config).
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import time
 from collections.abc import Callable
@@ -18,80 +17,12 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from lightning_gen.checkpoints import load_model, resolve_checkpoint, run_config
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.images import save_grid, to_uint8
-
-
-# -- loading a checkpoint of any family --------------------------------------------------------
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A ``.ckpt`` from a run folder (``checkpoints/last.ckpt``, else ``best.ckpt``) or a file path."""
-    p = Path(path)
-    if p.is_dir():
-        for name in ("last.ckpt", "best.ckpt"):
-            if (p / "checkpoints" / name).is_file():
-                return p / "checkpoints" / name
-        raise CheckpointError(f"no checkpoints/last.ckpt or best.ckpt in run folder {p}; pass a .ckpt file")
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} does not exist; pass a run folder or a .ckpt file (ckpt=...)")
-    return p
-
-
-def run_config(ckpt: Path) -> DictConfig | None:
-    """The resolved ``config.yaml`` of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``)."""
-    for folder in (ckpt.parent.parent, ckpt.parent):
-        if (folder / "config.yaml").is_file():
-            return OmegaConf.load(folder / "config.yaml")
-    return None
-
-
-def model_class(ckpt: Path, checkpoint: dict[str, Any]) -> type:
-    """The LightningModule class of a checkpoint: the class path ``lgen train`` stores in every
-    checkpoint (``checkpoint["lgen"]["model_class"]``, or a family's own ``lgen_class_path``), else
-    the run's ``model._target_``."""
-    path = (checkpoint.get("lgen") or {}).get("model_class") or checkpoint.get("lgen_class_path")
-    if path is None:
-        cfg = run_config(ckpt)
-        path = OmegaConf.select(cfg, "model._target_") if cfg is not None else None
-    if path is None:
-        raise CheckpointError(
-            f"{ckpt}: cannot tell which model class it holds (no lgen_class_path in the checkpoint and no "
-            "config.yaml of its run next to it); keep the checkpoint inside its run folder"
-        )
-    module, _, name = str(path).rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise CheckpointError(f"{ckpt}: model class {path} cannot be imported ({exc})") from exc
-
-
-def load_model(path: str | Path, device: str = "cpu", weights: str = "ema") -> torch.nn.Module:
-    """Load any family's checkpoint (``weights_only=True``) in eval mode; CheckpointError if unusable.
-
-    ``weights="ema"``: the checkpoint's ``state_dict`` (the averaged weights when trained with a
-    weight-averaging callback); ``"raw"``: the un-averaged ``current_model_state`` Lightning keeps
-    next to them (same as ``"ema"`` for a run without averaging).
-    """
-    if weights not in ("ema", "raw"):
-        raise ConfigError(f"weights={weights!r} must be 'ema' or 'raw'")
-    ckpt = resolve_checkpoint(path)
-    try:
-        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - truncated, not a checkpoint, unsafe pickle...
-        raise CheckpointError(f"{ckpt} is not a readable checkpoint ({type(exc).__name__}); re-save or re-train it") from exc
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise CheckpointError(f"{ckpt} is not a Lightning checkpoint (no state_dict)")
-    cls = model_class(ckpt, checkpoint)
-    try:
-        model = cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
-    except RuntimeError as exc:  # shape mismatch between config and weights
-        raise CheckpointError(f"{ckpt} does not match {cls.__name__} built from its hyper-parameters: {exc}") from exc
-    if weights == "raw" and "current_model_state" in checkpoint:
-        model.load_state_dict(checkpoint["current_model_state"])
-    return model.eval()
-
 
 # -- inputs for inpainting / super-resolution --------------------------------------------------
 MASKS: dict[str, Callable[[int, int, torch.Generator], torch.Tensor]] = {

@@ -119,7 +119,7 @@ def load_autoencoder(path: str, image_shape: Sequence[int]) -> tuple[nn.Module, 
     missing/corrupt file, a model without ``encode``/``decode``, a conditional decoder or a
     different image shape.
     """
-    from lightning_gen.sample import load_model
+    from lightning_gen.checkpoints import load_model
 
     model = load_model(path)
     name = type(model).__name__

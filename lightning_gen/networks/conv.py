@@ -48,7 +48,7 @@ class ConvDecoder(nn.Module):
         self.start = rev[0]
         self.fc = nn.Linear(in_dim, rev[0] * self.side * self.side)
         layers = []
-        for w_in, w_out in zip(rev, rev[1:] + [rev[-1]]):
+        for w_in, w_out in zip(rev, rev[1:] + [rev[-1]], strict=True):
             layers += [nn.SiLU(), nn.ConvTranspose2d(w_in, w_out, 4, 2, 1), nn.GroupNorm(min(8, w_out), w_out)]
         layers += [nn.SiLU(), nn.Conv2d(rev[-1], out_channels, 3, 1, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
