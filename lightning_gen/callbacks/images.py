@@ -8,7 +8,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from lightning_gen.callbacks.common import call_with_condition, takes_condition
+from lightning_gen.callbacks.common import PeriodicWriter, call_with_condition, takes_condition
 from lightning_gen.contracts import CanReconstruct, CanSample
 from lightning_gen.images import make_grid, save_grid
 
@@ -26,7 +26,7 @@ def log_image(trainer: L.Trainer, key: str, grid: np.ndarray, step: int) -> None
             logger.log_image(key=key, images=[grid], step=step)
 
 
-class ImageGrids(L.Callback):
+class ImageGrids(PeriodicWriter):
     """Every ``every_n_epochs`` validation epochs, save ``samples`` and ``reconstructions`` grids.
 
     Uses ``sample(n, condition=None)`` when the model has it and ``reconstruct(x)`` on the first
@@ -48,14 +48,6 @@ class ImageGrids(L.Callback):
         if batch_idx == 0:
             x, y = batch
             self._batch = (x[: self.num_images], None if y is None else y[: self.num_images])
-
-    def on_validation_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
-            return
-        self.write(trainer, pl_module, f"epoch{trainer.current_epoch:03d}")
-
-    def on_test_epoch_end(self, trainer, pl_module):
-        self.write(trainer, pl_module, "test")
 
     @torch.no_grad()
     def write(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> list[Path]:

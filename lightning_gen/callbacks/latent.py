@@ -15,12 +15,13 @@ import torch
 
 from lightning_gen.analysis.common import CanDecode, encode
 from lightning_gen.analysis.latent import interpolate, pick_pairs, project_2d, scatter_png
+from lightning_gen.callbacks.common import PeriodicWriter
 from lightning_gen.callbacks.images import log_image
 from lightning_gen.contracts import CanEncode, require
 from lightning_gen.images import make_grid, save_grid
 
 
-class LatentVisualisation(L.Callback):
+class LatentVisualisation(PeriodicWriter):
     """Every ``every_n_epochs`` validation epochs (and after test), project up to ``num_images`` codes
     to 2-D with ``method`` (pca | tsne), colour them by label, and interpolate ``pairs`` image pairs
     in ``steps`` steps.
@@ -80,14 +81,6 @@ class LatentVisualisation(L.Callback):
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._collect(pl_module, batch)
-
-    def on_validation_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
-            return
-        self.write(trainer, pl_module, f"epoch{trainer.current_epoch:03d}")
-
-    def on_test_epoch_end(self, trainer, pl_module):
-        self.write(trainer, pl_module, "test")
 
     @torch.no_grad()
     def write(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> list[Path]:
