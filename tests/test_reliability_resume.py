@@ -44,11 +44,11 @@ class SignalAtStep(L.Callback):
     """Send ``sig`` to this process when ``global_step == step``: at the batch end (before checkpoint
     callbacks see the step) or, with ``at_start``, at the next batch start (mid-batch)."""
 
-    def __init__(self, step: int, sig: str = "SIGKILL", at_start: bool = False) -> None:
-        self.step, self.sig, self.at_start = step, sig, at_start
+    def __init__(self, step: int, sig: str = "SIGKILL", at_start: bool = False, rank: int | None = None) -> None:
+        self.step, self.sig, self.at_start, self.rank = step, sig, at_start, rank
 
     def _maybe_send(self, trainer) -> None:
-        if trainer.global_step == self.step:
+        if trainer.global_step == self.step and self.rank in (None, trainer.global_rank):
             os.kill(os.getpid(), getattr(signal, self.sig))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -221,3 +221,24 @@ def test_resume_continues_the_same_wandb_run(tmp_path, monkeypatch):
     runs = sorted(p.name for p in (out / "wandb").glob("offline-run-*"))
     assert runs and all(r.endswith(f"-{run_id}") for r in runs)  # one W&B run id, continued
     assert (out / "wandb" / "latest-run").resolve().name.endswith(f"-{run_id}")
+
+
+def test_ddp_stop_signal_on_one_rank_stops_every_rank_at_one_step_then_resumes(tmp_path):
+    """Only rank 1 gets SIGTERM: all ranks agree, save one checkpoint at that step and exit (no hang);
+    ``resume=`` then finishes the run under DDP in the same folder."""
+    out = tmp_path / "runs" / "ddp"
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+    killer = ["+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep", "+callbacks.kill.step=5",
+              "+callbacks.kill.sig=SIGTERM", "+callbacks.kill.rank=1"]
+    stopped = run_subprocess(tmp_path, *ddp, *killer, f"hydra.run.dir={out}")
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert "stopped: stopped by a stop signal on another rank at step 5" in stopped.stderr
+    assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 5
+
+    cmd, env = lgen_train(tmp_path)
+    cmd = [*cmd[: cmd.index("train") + 1], f"resume={out}", "~callbacks.kill"]
+    resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 12
+    steps = [int(r["step"]) for r in csv_rows(out) if r["train/loss"]]
+    assert steps == sorted(set(steps)) and max(steps) == 11  # no step logged twice after the resume

@@ -90,13 +90,21 @@ class GracefulStop(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore()
 
+    def _any_rank_received(self, trainer: L.Trainer) -> bool:
+        """Did any rank get a stop signal? Under DDP all ranks agree (one tiny all-reduce per batch),
+        so they save and stop at the same step instead of one rank waiting for the others."""
+        if trainer.world_size > 1:
+            if trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
+                self.received = self.received or "a stop signal on another rank"
+        return self.received is not None
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Mid-epoch: save now. On the epoch's last batch: let its validation run, save at epoch end."""
-        if self.received is not None and not trainer.fit_loop.epoch_loop._num_ready_batches_reached():
+        if self._any_rank_received(trainer) and not trainer.fit_loop.epoch_loop._num_ready_batches_reached():
             self._stop(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.received is not None:
+        if self._any_rank_received(trainer):
             self._stop(trainer)
 
     def _stop(self, trainer: L.Trainer) -> None:
@@ -109,7 +117,7 @@ class GracefulStop(L.Callback):
         path = last_checkpoint_path(trainer)
         trainer.save_checkpoint(path, weights_only=False)
         rank_zero_info(f"{self.received}: saved {path} at step {trainer.global_step}")
-        if self.received == self.requeue_on:
+        if self.received == self.requeue_on and trainer.is_global_zero:  # one requeue per job
             code = slurm_requeue()
             if code is not None:
                 rank_zero_info(f"SLURM requeue exit code {code}")
