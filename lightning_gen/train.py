@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
 from lightning_gen.errors import ConfigError
+from lightning_gen.fileio import atomic_write
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
 from lightning_gen.reliability.loggers import resume_logger_overrides
@@ -120,7 +121,8 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
         check_compatible(ckpt, model, ckpt_path)
         resume_logger_overrides(cfg.get("logger"), int(ckpt.get("global_step", 0)), ckpt.get("lgen", {}).get("wandb_id"))
     # only now that data, model and checkpoint are known to be good: nothing saved is overwritten before
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    with atomic_write(out / "config.yaml") as f:
+        f.write(OmegaConf.to_yaml(cfg, resolve=True))
     callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(

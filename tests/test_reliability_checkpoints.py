@@ -276,3 +276,21 @@ def test_second_lgen_train_in_a_fixed_run_dir_fails_before_hydra_writes_there(tm
         main()
     assert exit_info.value.code == 2 and "is in use by another run" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no .hydra/, train.log or config.yaml
+
+
+def test_atomic_writes_get_normal_file_permissions(tmp_path):
+    """Run files are readable by collaborators like any file (umask), not mkstemp's private 0600."""
+    import os
+
+    from lightning_gen.callbacks.metrics_file import write_json_atomic
+    from lightning_gen.reliability.checkpoint_io import atomic_torch_save
+
+    old = os.umask(0o022)
+    try:
+        atomic_torch_save({"state_dict": {}}, tmp_path / "a.ckpt")
+        write_json_atomic(tmp_path / "m.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.ckpt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ckpt", "m.json"]  # no temp files left

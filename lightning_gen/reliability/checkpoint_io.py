@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from typing_extensions import override
 
 from lightning_gen.errors import CheckpointError
+from lightning_gen.fileio import atomic_write
 
 # what a checkpoint may legitimately hold besides tensors (Lightning's own bookkeeping types)
 _SAFE_GLOBALS_ADDED = False
@@ -42,25 +42,16 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     The previous file at ``path`` (if any) is untouched unless the new one was written completely.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path, "wb") as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
         _fsync_dir(path.parent)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise CheckpointError(
                 f"disk full while saving {path}: the previous checkpoint there is kept unchanged; "
                 "free space (or point paths.root_dir/LGEN_ROOT elsewhere) and resume"
             ) from exc
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         raise
 
 
