@@ -55,7 +55,7 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     ]
 
     def order(o: Any) -> int:
-        return 2 if isinstance(o, GracefulStop) else int(type(o).__name__.endswith("WeightAveraging"))
+        return 2 if isinstance(o, GracefulStop) else int(_is_weight_averaging(o))
 
     return sorted(objs, key=order)  # stable: config order within each rank
 
@@ -136,10 +136,28 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
         raise
     _raise_if_stopped(callbacks)  # a signal during the very last batch: fit ended, skip the test stage
     if cfg.get("test"):
-        ckpt_cb = trainer.checkpoint_callback
-        best = "best" if ckpt_cb is not None and getattr(ckpt_cb, "best_model_path", "") else None
-        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        run_test(trainer, model, datamodule, averaging=any(_is_weight_averaging(c) for c in callbacks))
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def _is_weight_averaging(obj: Any) -> bool:
+    return type(obj).__name__.endswith("WeightAveraging")
+
+
+def run_test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, averaging: bool) -> None:
+    """Test the best checkpoint's weights (the averaged ones for EMA runs), else the current model.
+
+    With a weight-averaging callback, Lightning's ``ckpt_path="best"`` would put the raw weights
+    (``current_model_state``) back over the averaged ``state_dict``; so the averaged weights are
+    loaded here and the model is tested as it is.
+    """
+    ckpt_cb = trainer.checkpoint_callback
+    best = getattr(ckpt_cb, "best_model_path", "") if ckpt_cb is not None else ""
+    if best and averaging:
+        model.load_state_dict(load_checkpoint(best)["state_dict"])
+        trainer.test(model, datamodule=datamodule)
+    else:
+        trainer.test(model, datamodule=datamodule, ckpt_path="best" if best else None, weights_only=True)
 
 
 def _raise_if_stopped(callbacks: list[Any]) -> None:

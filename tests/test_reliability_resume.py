@@ -242,3 +242,22 @@ def test_ddp_stop_signal_on_one_rank_stops_every_rank_at_one_step_then_resumes(t
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == 12
     steps = [int(r["step"]) for r in csv_rows(out) if r["train/loss"]]
     assert steps == sorted(set(steps)) and max(steps) == 11  # no step logged twice after the resume
+
+
+class RecordTestWeights(L.Callback):
+    """Keep a copy of the model's weights when the test stage starts."""
+
+    seen: dict[str, torch.Tensor] = {}
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        RecordTestWeights.seen = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+
+def test_ema_runs_are_tested_with_the_averaged_weights_of_the_best_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    run_in_process(out, "callbacks=ema", f"+callbacks.record._target_={__name__}.RecordTestWeights", "test=true")
+    best = load_checkpoint(out / "checkpoints" / "best.ckpt")
+    averaged, raw = best["state_dict"], best["current_model_state"]
+    assert any(not torch.equal(averaged[k], raw[k]) for k in averaged)  # EMA differs from the raw weights
+    for k, v in averaged.items():
+        assert torch.equal(RecordTestWeights.seen[k], v), f"test used other weights than best.ckpt's averaged {k}"
