@@ -8,6 +8,7 @@ permutation, so the same seed gives the same train/val/test images everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -25,6 +26,9 @@ class ImageDataModule(L.LightningDataModule):
     experiments); without it the split uses every image. ``num_workers`` and ``pin_memory`` go to
     every DataLoader this module makes.
     """
+
+    # batches of ``(images, labels or None)``; subclasses with other batch layouts override it
+    collate_fn: Callable | None = staticmethod(collate)
 
     def __init__(
         self,
@@ -125,7 +129,7 @@ class ImageDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             drop_last=self.drop_last and shuffle,
-            collate_fn=collate,
+            collate_fn=self.collate_fn,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -145,5 +149,5 @@ class ImageDataModule(L.LightningDataModule):
             batch_size=batch_size or self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
-            collate_fn=collate,
+            collate_fn=self.collate_fn,
         )

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from lightning_gen.data.datamodule import ImageDataModule
 from lightning_gen.data.dataset import resize_uint8
@@ -206,21 +206,7 @@ class DigitDomains:
 class PairedDataModule(ImageDataModule):
     """``ImageDataModule`` for ``(target, source)`` image pairs (same seeded splits and options)."""
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        ds = self.splits[split]
-        if len(ds) == 0:
-            raise DataError(f"the {split} split is empty; raise data.{split}_fraction")
-        return DataLoader(
-            ds, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-            pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
-            drop_last=self.drop_last and shuffle,
-        )
-
-    def split_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
-        """An unshuffled loader over one split, batches ``(target, source)``."""
-        self.setup()
-        return DataLoader(self.splits[split], batch_size=batch_size or self.batch_size)
+    collate_fn = None  # batches ``(target, source)`` by PyTorch's default collate
 
     @property
     def source_shape(self) -> tuple[int, int, int]:
