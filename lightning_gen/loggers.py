@@ -21,8 +21,14 @@ def make_wandb_logger(offline: bool | None = None, **kwargs: Any):
 
     ``WANDB_MODE=offline`` in the environment is honoured as well.
     """
+    import importlib.util
+
     from lightning.pytorch.loggers import WandbLogger
 
+    from lightning_gen.errors import ConfigError
+
+    if importlib.util.find_spec("wandb") is None:
+        raise ConfigError("logger=wandb needs the wandb package: pip install 'lightning-gen[wandb]' (or use logger=csv)")
     if offline is None:
         offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_key()
         if offline and os.environ.get("WANDB_MODE") not in ("offline", "dryrun"):

@@ -27,6 +27,17 @@ def test_wandb_without_key_goes_offline_with_a_notice(monkeypatch, tmp_path, cap
     assert any("no API key configured, logging offline" in r.getMessage() for r in caplog.records)
 
 
+def test_wandb_logger_without_the_package_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    from lightning_gen.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"logger=wandb needs the wandb package: pip install 'lightning-gen\[wandb\]'"):
+        make_wandb_logger(project="t")
+
+
 @pytest.fixture(scope="module")
 def fitted_with_all_loggers(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("loggers")
