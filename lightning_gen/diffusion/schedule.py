@@ -35,10 +35,6 @@ BETA_SCHEDULES: dict[str, Callable[[int], torch.Tensor]] = {"linear": linear_bet
 PREDICTIONS = ("epsilon", "v", "x0")
 
 
-def _gather(values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
-    """``values[t]`` as float32 on t's device, shaped ``(B, 1, ..., 1)`` to broadcast over ``ndim`` dims."""
-    out = values.to(t.device)[t.long()].float()
-    return out.reshape(-1, *([1] * (ndim - 1)))
 
 
 class NoiseSchedule:
@@ -65,6 +61,19 @@ class NoiseSchedule:
         self.posterior_variance = self.betas * (1 - self.alphas_cumprod_prev) / (1 - self.alphas_cumprod)
         self.posterior_mean_coef_x0 = self.betas * self.alphas_cumprod_prev.sqrt() / (1 - self.alphas_cumprod)
         self.posterior_mean_coef_xt = (1 - self.alphas_cumprod_prev) * self.alphas.sqrt() / (1 - self.alphas_cumprod)
+        self.abar_with_end = torch.cat([self.alphas_cumprod, torch.ones(1, dtype=torch.float64)])  # index -1 -> 1
+        self._device_tables: dict[tuple[str, torch.device], torch.Tensor] = {}
+
+    def _gather(self, name: str, t: torch.Tensor, ndim: int) -> torch.Tensor:
+        """Table ``name`` at ``t`` as float32 on t's device, shaped ``(B, 1, ..., 1)`` for ``ndim`` dims.
+
+        Each table is copied to a device once (float32) and reused: lookups sit on the training and
+        sampling hot paths."""
+        key = (name, t.device)
+        table = self._device_tables.get(key)
+        if table is None:
+            table = self._device_tables[key] = getattr(self, name).to(t.device, torch.float32)
+        return table[t.long()].reshape(-1, *([1] * (ndim - 1)))
 
     def __repr__(self) -> str:
         return f"NoiseSchedule(timesteps={self.timesteps}, schedule={self.schedule!r}, prediction={self.prediction!r})"
@@ -72,8 +81,7 @@ class NoiseSchedule:
     # -- lookups --------------------------------------------------------------------------------
     def abar(self, t: torch.Tensor, ndim: int = 1) -> torch.Tensor:
         """``alphas_cumprod[t]`` broadcastable to a tensor of ``ndim`` dims; ``t = -1`` means ``abar = 1``."""
-        table = torch.cat([self.alphas_cumprod, torch.ones(1, dtype=torch.float64)])  # index -1 -> 1
-        return _gather(table, t, ndim)
+        return self._gather("abar_with_end", t, ndim)
 
     def snr(self, t: torch.Tensor) -> torch.Tensor:
         """Signal-to-noise ratio ``abar_t / (1 - abar_t)`` per timestep ``(B,)``."""
@@ -130,5 +138,5 @@ class NoiseSchedule:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of ``q(x_{t-1} | x_t, x_0)``; mean has ``x_t``'s shape, variance ``(B, 1, ...)``."""
         n = x_t.ndim
-        mean = _gather(self.posterior_mean_coef_x0, t, n) * x0 + _gather(self.posterior_mean_coef_xt, t, n) * x_t
-        return mean, _gather(self.posterior_variance, t, n)
+        mean = self._gather("posterior_mean_coef_x0", t, n) * x0 + self._gather("posterior_mean_coef_xt", t, n) * x_t
+        return mean, self._gather("posterior_variance", t, n)
