@@ -15,6 +15,11 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def to_unit_interval(x: torch.Tensor) -> torch.Tensor:
+    """Map float images in ``[-1, 1]`` to float32 in ``[0, 1]`` (clamped), for metrics with data range 1."""
+    return (x.detach().float().clamp(-1, 1) + 1) / 2
+
+
 def from_uint8(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Map ``uint8`` images in ``[0, 255]`` to float32 in ``[-1, 1]`` (same layout)."""
     x = torch.as_tensor(x)

@@ -18,11 +18,12 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
+from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from lightning_gen.checkpoints import load_model, resolve_checkpoint, run_config
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.errors import CheckpointError, ConfigError
-from lightning_gen.images import save_grid, to_uint8
+from lightning_gen.images import save_grid, to_uint8, to_unit_interval
 
 # -- inputs for inpainting / super-resolution --------------------------------------------------
 MASKS: dict[str, Callable[[int, int, torch.Generator], torch.Tensor]] = {
@@ -103,8 +104,8 @@ def super_resolution(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generat
     low = torch.nn.functional.avg_pool2d(x, f)
     images, seconds = _call_sample(model, len(x), cfg, {"condition": low, "generator": gen})
     upsampled = model.upsample(low)
-    psnr = {name: float(10 * torch.log10(4 / (v.cpu().clamp(-1, 1) - x).pow(2).mean())) for name, v in
-            (("diffusion", images), ("bilinear", upsampled))}  # peak-to-peak 2 in [-1, 1]
+    psnr = {name: float(peak_signal_noise_ratio(to_unit_interval(v.cpu()), to_unit_interval(x), data_range=1.0))
+            for name, v in (("diffusion", images), ("bilinear", upsampled))}
     print(f"PSNR vs the full-size images: diffusion {psnr['diffusion']:.2f} dB, bilinear {psnr['bilinear']:.2f} dB")
     return {"images": images, "seconds": seconds, "inputs": upsampled, "targets": x}
 

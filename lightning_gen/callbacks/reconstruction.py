@@ -13,6 +13,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from lightning_gen.callbacks.common import call_with_condition
 from lightning_gen.contracts import CanReconstruct, require
+from lightning_gen.images import to_unit_interval
 
 
 class ReconstructionMetrics(L.Callback):
@@ -37,10 +38,9 @@ class ReconstructionMetrics(L.Callback):
         if not self.active:
             return
         x, y = batch
-        self.metrics.to(pl_module.device)
         with torch.no_grad():
             x_hat = call_with_condition(pl_module.reconstruct, x, y)
-        a, b = (x_hat.float().clamp(-1, 1) + 1) / 2, (x.float() + 1) / 2  # [0, 1]
+        a, b = to_unit_interval(x_hat), to_unit_interval(x)
         self.metrics["mse"].update(a.flatten(), b.flatten())
         self.metrics["psnr"].update(a, b)
         self.metrics["ssim"].update(a, b)
@@ -51,6 +51,16 @@ class ReconstructionMetrics(L.Callback):
         values = self.metrics.compute()  # every rank: torchmetrics syncs states
         pl_module.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=False)
         self.metrics.reset()
+
+    def _to_device(self, pl_module: L.LightningModule) -> None:
+        if self.active:
+            self.metrics.to(pl_module.device)
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self._to_device(pl_module)
+
+    def on_test_epoch_start(self, trainer, pl_module):
+        self._to_device(pl_module)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._update(pl_module, batch)

@@ -21,13 +21,14 @@ from torchmetrics.functional.image import (
 from lightning_gen.gan.base import AdversarialModule, frozen_copy
 from lightning_gen.gan.history import FakeHistory
 from lightning_gen.gan.loss import cycle_loss, get_adversarial, identity_loss, real_fake_accuracy
+from lightning_gen.images import to_unit_interval
 from lightning_gen.networks.cyclegan import ResnetGenerator
 from lightning_gen.networks.pix2pix import PatchDiscriminator, UNetGenerator
 
 
 def pair_metrics(fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """L1 (in ``[-1, 1]`` units), PSNR and SSIM (images mapped to ``[0, 1]``) of ``(B, C, H, W)`` pairs."""
-    a, b = (fake.float().clamp(-1, 1) + 1) / 2, (target.float() + 1) / 2
+    a, b = to_unit_interval(fake), to_unit_interval(target)
     return {
         "l1": (fake - target).abs().mean(),
         "psnr": peak_signal_noise_ratio(a, b, data_range=1.0),
