@@ -27,7 +27,6 @@ from lightning_gen.fileio import atomic_write
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
 from lightning_gen.reliability.loggers import resume_logger_overrides
-from lightning_gen.reliability.resumable import ResumableDataLoader
 from lightning_gen.reliability.run_dir import (
     RunLock,
     check_writable,
@@ -78,20 +77,6 @@ def resolve_resume(resume: str | None) -> str | None:
     return None if path is None else str(path)
 
 
-def make_train_loader_resumable(datamodule: L.LightningDataModule, seed: int) -> None:
-    """Have ``datamodule.train_dataloader()`` return a ``ResumableDataLoader`` (exact mid-epoch resume).
-
-    The shuffle order then depends on ``(seed, epoch)`` only; loaders that cannot be rebuilt
-    (custom samplers, iterable datasets) are left as they are.
-    """
-    original = datamodule.train_dataloader
-
-    def train_dataloader() -> Any:
-        return ResumableDataLoader.from_loader(original(), seed)
-
-    datamodule.train_dataloader = train_dataloader  # type: ignore[method-assign]
-
-
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one experiment from a composed config; returns the final logged metrics.
 
@@ -115,7 +100,6 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()
     datamodule.setup("fit")
-    make_train_loader_resumable(datamodule, int(cfg.seed))
     model = build_model(cfg.model, datamodule)
     if ckpt is not None:
         check_compatible(ckpt, model, ckpt_path)

@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_module
 
 from lightning_gen.autoencoder.module import Autoencoder
 from lightning_gen.callbacks.divergence import DivergenceError
+from lightning_gen.data.resumable import ResumableDataLoader
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.reliability.checkpoint_io import atomic_torch_save, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
-from lightning_gen.reliability.resumable import ResumableDataLoader
 from lightning_gen.reliability.run_dir import RunLock
 from lightning_gen.reliability.state import collect_rng, restore_rng
 from lightning_gen.train import train

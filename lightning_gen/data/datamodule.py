@@ -9,6 +9,7 @@ permutation, so the same seed gives the same train/val/test images everywhere.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import lightning as L
@@ -16,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_gen.data.dataset import collate
+from lightning_gen.data.resumable import ResumableDataLoader
 from lightning_gen.errors import ConfigError, DataError
 
 
@@ -121,7 +123,9 @@ class ImageDataModule(L.LightningDataModule):
         ds = self.splits[split]
         if len(ds) == 0:
             raise DataError(f"the {split} split is empty; raise data.{split}_fraction")
-        return DataLoader(
+        # the shuffled train loader resumes mid-epoch exactly (order from seed and epoch only)
+        loader_cls = partial(ResumableDataLoader, seed=self.seed) if shuffle else DataLoader
+        return loader_cls(
             ds,
             batch_size=self.batch_size,
             shuffle=shuffle,

@@ -20,8 +20,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from lightning_gen.data.resumable import ResumableDataLoader
 from lightning_gen.reliability.compat import META_KEY, class_path
-from lightning_gen.reliability.resumable import ResumableDataLoader
 
 
 def collect_rng() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -52,28 +52,6 @@ class ResumableDataLoader(DataLoader):
         self.consumed = 0  # batches of this epoch already trained on (set by RunState)
         self.epoch_batches: int | float = float("inf")  # batches per epoch after limit_train_batches
         self._skip = 0
-
-    @classmethod
-    def from_loader(cls, loader: DataLoader, seed: int) -> DataLoader:
-        """The same loader made resumable; loaders it cannot rebuild (custom samplers, iterables) unchanged."""
-        if isinstance(loader, cls) or type(loader) is not DataLoader or loader.batch_sampler is None:
-            return loader
-        if type(loader.sampler) not in (RandomSampler, torch.utils.data.SequentialSampler):
-            return loader
-        return cls(
-            loader.dataset,
-            seed=seed,
-            shuffle=isinstance(loader.sampler, RandomSampler),
-            batch_size=loader.batch_size,
-            drop_last=loader.drop_last,
-            num_workers=loader.num_workers,
-            collate_fn=loader.collate_fn,
-            pin_memory=loader.pin_memory,
-            persistent_workers=loader.persistent_workers,
-            worker_init_fn=loader.worker_init_fn,
-            timeout=loader.timeout,
-            prefetch_factor=loader.prefetch_factor if loader.num_workers > 0 else None,
-        )
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         # workers' base seed from (seed, epoch) too: iterating never draws from the global RNG
