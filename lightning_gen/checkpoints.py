@@ -54,7 +54,7 @@ def read_checkpoint(ckpt: Path) -> dict[str, Any]:
 
 def model_class_path(ckpt: Path, checkpoint: dict[str, Any], model_target: str | None = None) -> str:
     """``module.Class`` of the model in ``checkpoint`` (see the module docstring for the order)."""
-    path = model_target or (checkpoint.get("lgen") or {}).get("model_class") or checkpoint.get("lgen_class_path")
+    path = model_target or (checkpoint.get("lgen") or {}).get("model_class")
     if path is None:
         cfg = run_config(ckpt)
         path = OmegaConf.select(cfg, "model._target_") if cfg is not None else None

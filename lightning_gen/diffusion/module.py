@@ -23,11 +23,6 @@ from lightning_gen.errors import ConfigError
 from lightning_gen.networks.unet import UNet
 
 
-def class_path(obj: object) -> str:
-    """``module.Class`` of an object, as stored in checkpoints under ``lgen_class_path``."""
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
-
-
 class DiffusionModel(L.LightningModule):
     """DDPM/DDIM on images ``(B, C, H, W)`` in ``[-1, 1]``. Sampling defaults (sampler, steps, eta,
     guidance_scale) come from config and can be overridden per ``sample`` call.
@@ -155,9 +150,6 @@ class DiffusionModel(L.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["lgen_class_path"] = class_path(self)
 
     # -- sampling ----------------------------------------------------------------------------------
     @torch.no_grad()
