@@ -21,6 +21,9 @@ from lightning_gen.data.dataset import NO_LABEL, collate
 
 
 def _loader(x: torch.Tensor, y: torch.Tensor | None, batch_size: int) -> DataLoader:
+    """Batches ``(x, labels or None)``, or ``(x, source images)`` when ``y`` is an image condition."""
+    if y is not None and y.ndim == 4:  # translation models: (target, source) pairs
+        return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
     labels = y if y is not None else torch.full((len(x),), NO_LABEL)
     ds = TensorDataset(x, labels)
     return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=lambda b: collate([(img, int(lab)) for img, lab in b]))
@@ -53,7 +56,8 @@ def check_family(
     steps: int = 30,
     outputs: Callable[[L.LightningModule], torch.Tensor] | None = None,
 ) -> None:
-    """Run the whole contract on a tiny batch ``x`` (``(B, C, H, W)`` in ``[-1, 1]``), labels ``y``.
+    """Run the whole contract on a tiny batch ``x`` (``(B, C, H, W)`` in ``[-1, 1]``) and its condition
+    ``y``: class labels ``(B,)``, source images ``(B, C', H, W)`` for translation models, or None.
 
     ``eval_loss(model, x, y)`` is a deterministic loss of the family (fixed noise/seed inside);
     ``outputs(model)`` gives a deterministic output to compare after reloading (default:
