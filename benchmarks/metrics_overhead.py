@@ -23,7 +23,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from lightning_gen.callbacks.generation import GenerationMetrics
-from lightning_gen.train import build_model
+from lightning_gen.commands.train import build_model
 
 
 class EpochTimer(L.Callback):
@@ -45,18 +45,37 @@ def run(cfg, cache_dir: str, epochs: int) -> dict[str, float]:
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.setup("fit")
     model = build_model(cfg.model, dm)
-    gm_cfg = {**cfg.callbacks.generation_metrics, "cache_dir": cache_dir, "every_n_epochs": 1, "on_test": False}
+    gm_cfg = {
+        **cfg.callbacks.generation_metrics,
+        "cache_dir": cache_dir,
+        "every_n_epochs": 1,
+        "on_test": False,
+    }
     gm: GenerationMetrics = hydra.utils.instantiate(gm_cfg, _convert_="all")
     timer = EpochTimer()
-    trainer = L.Trainer(max_epochs=epochs, callbacks=[gm, timer], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        accelerator="cpu", devices=1, default_root_dir=tempfile.mkdtemp())
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        callbacks=[gm, timer],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=tempfile.mkdtemp(),
+    )
     trainer.fit(model, datamodule=dm)
     setup = gm.setup_seconds
     train_epoch = sum(timer.train_epochs) / len(timer.train_epochs)
     metric = sum(gm.timings) / len(gm.timings)
-    return {"setup_s": setup, "train_epoch_s": train_epoch, "metric_per_val_epoch_s": metric,
-            "ratio_per_val_epoch": metric / train_epoch, "fid": float(trainer.callback_metrics["val/fid"])}
+    return {
+        "setup_s": setup,
+        "train_epoch_s": train_epoch,
+        "metric_per_val_epoch_s": metric,
+        "ratio_per_val_epoch": metric / train_epoch,
+        "fid": float(trainer.callback_metrics["val/fid"]),
+    }
 
 
 def main() -> None:
@@ -68,23 +87,40 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=vae_mnist", "callbacks=generation", "paths.output_dir=.",
-                                          *args.overrides])
+        cfg = compose(
+            "train",
+            overrides=[
+                "experiment=vae_mnist",
+                "callbacks=generation",
+                "paths.output_dir=.",
+                *args.overrides,
+            ],
+        )
     every = int(cfg.callbacks.generation_metrics.every_n_epochs)
     max_epochs = int(cfg.trainer.max_epochs)
     with tempfile.TemporaryDirectory() as cache:
         cold = run(cfg, cache, args.epochs)
         warm = run(cfg, cache, args.epochs)
-    report = {"experiment": "vae_mnist", "num_samples": int(cfg.metrics.num_samples), "threads": args.threads,
-              "default_every_n_epochs": every, "max_epochs": max_epochs, "cold": cold, "warm": warm}
+    report = {
+        "experiment": "vae_mnist",
+        "num_samples": int(cfg.metrics.num_samples),
+        "threads": args.threads,
+        "default_every_n_epochs": every,
+        "max_epochs": max_epochs,
+        "cold": cold,
+        "warm": warm,
+    }
     for name, r in (("cold", cold), ("warm", warm)):
         # at the default schedule: one scoring every `every` epochs; setup once per run of max_epochs
-        r["amortised_ratio_default_schedule"] = (r["metric_per_val_epoch_s"] / every
-                                                 + r["setup_s"] / max_epochs) / r["train_epoch_s"]
-        print(f"{name}: setup {r['setup_s']:.1f}s, train epoch {r['train_epoch_s']:.1f}s, metrics "
-              f"{r['metric_per_val_epoch_s']:.2f}s per validation epoch = {100 * r['ratio_per_val_epoch']:.1f}% "
-              f"of an epoch; at every_n_epochs={every} (setup spread over {max_epochs} epochs): "
-              f"{100 * r['amortised_ratio_default_schedule']:.1f}%")
+        r["amortised_ratio_default_schedule"] = (
+            r["metric_per_val_epoch_s"] / every + r["setup_s"] / max_epochs
+        ) / r["train_epoch_s"]
+        print(
+            f"{name}: setup {r['setup_s']:.1f}s, train epoch {r['train_epoch_s']:.1f}s, metrics "
+            f"{r['metric_per_val_epoch_s']:.2f}s per validation epoch = {100 * r['ratio_per_val_epoch']:.1f}% "
+            f"of an epoch; at every_n_epochs={every} (setup spread over {max_epochs} epochs): "
+            f"{100 * r['amortised_ratio_default_schedule']:.1f}%"
+        )
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -20,14 +20,18 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_gen.errors import CheckpointError, ConfigError
 
 
-def resolve_checkpoint(path: str | Path, prefer: Sequence[str] = ("last.ckpt", "best.ckpt")) -> Path:
+def resolve_checkpoint(
+    path: str | Path, prefer: Sequence[str] = ("last.ckpt", "best.ckpt")
+) -> Path:
     """A ``.ckpt`` file from a path: the file itself, or the first of ``prefer`` in ``<run>/checkpoints/``."""
     p = Path(path)
     if p.is_dir():
         for name in prefer:
             if (p / "checkpoints" / name).is_file():
                 return p / "checkpoints" / name
-        raise CheckpointError(f"no checkpoints/{' or '.join(prefer)} in run folder {p}; pass a .ckpt file")
+        raise CheckpointError(
+            f"no checkpoints/{' or '.join(prefer)} in run folder {p}; pass a .ckpt file"
+        )
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p}: no such file; pass a run folder or a .ckpt file")
     return p
@@ -46,13 +50,17 @@ def read_checkpoint(ckpt: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated, not a checkpoint, unsafe pickle...
-        raise CheckpointError(f"{ckpt} is not a readable checkpoint ({type(exc).__name__}); re-save or re-train it") from exc
+        raise CheckpointError(
+            f"{ckpt} is not a readable checkpoint ({type(exc).__name__}); re-save or re-train it"
+        ) from exc
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{ckpt} is not a Lightning checkpoint (no state_dict)")
     return checkpoint
 
 
-def model_class_path(ckpt: Path, checkpoint: dict[str, Any], model_target: str | None = None) -> str:
+def model_class_path(
+    ckpt: Path, checkpoint: dict[str, Any], model_target: str | None = None
+) -> str:
     """``module.Class`` of the model in ``checkpoint`` (see the module docstring for the order)."""
     path = model_target or (checkpoint.get("lgen") or {}).get("model_class")
     if path is None:
@@ -97,7 +105,9 @@ def load_model(
     try:
         model = cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - shape mismatch, wrong family, missing hyper-parameters
-        raise CheckpointError(f"could not load {ckpt} as {target}: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(
+            f"could not load {ckpt} as {target}: {type(exc).__name__}: {exc}"
+        ) from exc
     if weights == "raw" and "current_model_state" in checkpoint:
         model.load_state_dict(checkpoint["current_model_state"])
     return model.eval()

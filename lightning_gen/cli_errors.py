@@ -40,7 +40,9 @@ def user_errors() -> Iterator[None]:
             run_dir = os.path.dirname(os.path.dirname(cause.checkpoint))
             print(f"stopped: {cause}; continue with: lgen train resume={run_dir}", file=sys.stderr)
             sys.exit(128 + int(getattr(signal, cause.signame, 15)))
-        user = isinstance(cause, (LgenError, OmegaConfBaseException)) or isinstance(exc, InstantiationException)
+        user = isinstance(cause, (LgenError, OmegaConfBaseException)) or isinstance(
+            exc, InstantiationException
+        )
         if not user or os.environ.get("LGEN_DEBUG"):
             raise
         msg = str(cause) if isinstance(cause, LgenError) else str(exc)

@@ -38,7 +38,11 @@ def _accepts(annotation: Any, value: Any) -> bool | None:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         verdicts = [_accepts(a, value) for a in typing.get_args(annotation)]
-        return True if any(v is True for v in verdicts) else (None if any(v is None for v in verdicts) else False)
+        return (
+            True
+            if any(v is True for v in verdicts)
+            else (None if any(v is None for v in verdicts) else False)
+        )
     if origin is typing.Literal:
         return value in typing.get_args(annotation)
     if annotation is type(None):
@@ -84,8 +88,14 @@ def check_node(node: Any, path: str) -> None:
         child_path = f"{path}.{key}" if path else str(key)
         if target and params and key not in params and not takes_kwargs:
             valid = ", ".join(k for k in params if k not in ("self", "args", "kwargs"))
-            raise ConfigError(f"{child_path}: {target} has no argument {key!r}; valid keys: {valid}")
-        value = OmegaConf.select(node, str(key), throw_on_missing=False) if not OmegaConf.is_missing(node, key) else "???"
+            raise ConfigError(
+                f"{child_path}: {target} has no argument {key!r}; valid keys: {valid}"
+            )
+        value = (
+            OmegaConf.select(node, str(key), throw_on_missing=False)
+            if not OmegaConf.is_missing(node, key)
+            else "???"
+        )
         if value == "???":
             raise ConfigError(f"{child_path} is required but missing; set {child_path}=<value>")
         if isinstance(value, (DictConfig, ListConfig)):
@@ -96,7 +106,9 @@ def check_node(node: Any, path: str) -> None:
                 raise ConfigError(f"{child_path}={value!r} is not valid: {target} expects {want}")
 
 
-def check_config(cfg: DictConfig, groups: tuple[str, ...] = ("data", "model", "callbacks", "logger", "trainer")) -> None:
+def check_config(
+    cfg: DictConfig, groups: tuple[str, ...] = ("data", "model", "callbacks", "logger", "trainer")
+) -> None:
     """Check the instantiable groups of a composed train config; raise ConfigError naming the key."""
     for g in groups:
         if g in cfg and cfg[g] is not None:

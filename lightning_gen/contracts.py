@@ -43,7 +43,9 @@ def require(model: object, protocol: type, who: str, strict: bool = True) -> boo
     if not strict:
         from lightning.pytorch.utilities import rank_zero_info
 
-        rank_zero_info(f"{who}: {type(model).__name__} does not implement {protocol.__name__}; skipped.")
+        rank_zero_info(
+            f"{who}: {type(model).__name__} does not implement {protocol.__name__}; skipped."
+        )
         return False
     methods = [m for m in ("sample", "reconstruct", "encode") if m in protocol.__dict__]
     raise TypeError(

@@ -28,11 +28,15 @@ def make_wandb_logger(offline: bool | None = None, **kwargs: Any):
     from lightning_gen.errors import ConfigError
 
     if importlib.util.find_spec("wandb") is None:
-        raise ConfigError("logger=wandb needs the wandb package: pip install 'lightning-gen[wandb]' (or use logger=csv)")
+        raise ConfigError(
+            "logger=wandb needs the wandb package: pip install 'lightning-gen[wandb]' (or use logger=csv)"
+        )
     if offline is None:
         offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_key()
         if offline and os.environ.get("WANDB_MODE") not in ("offline", "dryrun"):
-            rank_zero_info("W&B: no API key configured, logging offline (sync later with `wandb sync`).")
+            rank_zero_info(
+                "W&B: no API key configured, logging offline (sync later with `wandb sync`)."
+            )
     if offline:
         os.environ.setdefault("WANDB_MODE", "offline")
     os.makedirs(kwargs.get("save_dir", "."), exist_ok=True)

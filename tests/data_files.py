@@ -23,7 +23,9 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def write_mnist_like(folder: Path, n_train: int = 30, n_test: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+def write_mnist_like(
+    folder: Path, n_train: int = 30, n_test: int = 10, seed: int = 0
+) -> dict[str, np.ndarray]:
     """MNIST-layout IDX files with random digits; image i of split s has label ``i % 10``."""
     rng = np.random.default_rng(seed)
     arrays = {}
@@ -47,7 +49,9 @@ def write_cifar_tarball(path: Path, per_batch: int = 4, seed: int = 0) -> dict[s
             data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
             labels = [int(v) for v in rng.integers(0, 10, per_batch)]
             arrays[name], arrays[name + "_labels"] = data, np.array(labels)
-            blob = pickle.dumps({b"batch_label": name.encode(), b"data": data, b"labels": labels}, protocol=2)
+            blob = pickle.dumps(
+                {b"batch_label": name.encode(), b"data": data, b"labels": labels}, protocol=2
+            )
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))

@@ -26,7 +26,12 @@ def _loader(x: torch.Tensor, y: torch.Tensor | None, batch_size: int) -> DataLoa
         return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
     labels = y if y is not None else torch.full((len(x),), NO_LABEL)
     ds = TensorDataset(x, labels)
-    return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=lambda b: collate([(img, int(lab)) for img, lab in b]))
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=lambda b: collate([(img, int(lab)) for img, lab in b]),
+    )
 
 
 def check_outputs(model: L.LightningModule, x: torch.Tensor, y: torch.Tensor | None) -> None:
@@ -69,14 +74,21 @@ def check_family(
     torch.manual_seed(0)
     before = eval_loss(model, x, y)
     trainer = L.Trainer(
-        max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
         default_root_dir=tmp_path,
     )
     trainer.fit(model, train_dataloaders=_loader(x, y, len(x)))
     torch.manual_seed(0)
     after = eval_loss(model, x, y)
-    assert after < before, f"{steps} steps on one batch did not lower the loss: {before:.4f} -> {after:.4f}"
+    assert after < before, (
+        f"{steps} steps on one batch did not lower the loss: {before:.4f} -> {after:.4f}"
+    )
 
     def default_outputs(m: L.LightningModule) -> torch.Tensor:
         torch.manual_seed(123)

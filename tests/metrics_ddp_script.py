@@ -35,24 +35,49 @@ class Validating(ReplaySampler):
 
 def main(out: Path) -> None:
     torch.set_num_threads(1)
-    dm = ImageDataModule(SklearnDigits(image_size=8), batch_size=32, limit=401, seed=0)  # odd val split: padding
+    dm = ImageDataModule(
+        SklearnDigits(image_size=8), batch_size=32, limit=401, seed=0
+    )  # odd val split: padding
     dm.setup()
     bank = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     result: dict = {}
     if os.environ.get("LOCAL_RANK", "0") == "0":  # the single-process value on the same images
         ext = ProjectionExtractor((1, 8, 8))
         ref = ReferenceCache(out / "single_cache").get(dm, ext)
-        feats, logits = sample_features(Validating(bank, 0.1), ext, N, CHUNK, seed=7,
-                                        label_weights=dm.label_counts("train"))
+        feats, logits = sample_features(
+            Validating(bank, 0.1), ext, N, CHUNK, seed=7, label_weights=dm.label_counts("train")
+        )
         result["single"] = GenerationScorer(16, seed=7, **SCORER).score(ref, feats, logits)
     ext = ProjectionExtractor((1, 8, 8))
-    cb = GenerationMetrics(ext, cache_dir=str(out / "cache"), num_samples=N, chunk_size=CHUNK, every_n_epochs=1,
-                           seed=7, **SCORER)
-    trainer = L.Trainer(strategy="ddp", accelerator="cpu", devices=2, callbacks=[cb], logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=out / "run")
+    cb = GenerationMetrics(
+        ext,
+        cache_dir=str(out / "cache"),
+        num_samples=N,
+        chunk_size=CHUNK,
+        every_n_epochs=1,
+        seed=7,
+        **SCORER,
+    )
+    trainer = L.Trainer(
+        strategy="ddp",
+        accelerator="cpu",
+        devices=2,
+        callbacks=[cb],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=out / "run",
+    )
     trainer.validate(Validating(bank, 0.1), datamodule=dm)
-    result.update({"ddp": cb.history[-1], "world_size": trainer.world_size, "generated_images": ext.images,
-                   "reference_count": cb.reference.count, "logged_fid": float(trainer.callback_metrics["val/fid"])})
+    result.update(
+        {
+            "ddp": cb.history[-1],
+            "world_size": trainer.world_size,
+            "generated_images": ext.images,
+            "reference_count": cb.reference.count,
+            "logged_fid": float(trainer.callback_metrics["val/fid"]),
+        }
+    )
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
 
 

@@ -20,12 +20,18 @@ class ProjectionExtractor(FeatureExtractor):
 
     name = "projection"
 
-    def __init__(self, image_shape: tuple[int, int, int], num_features: int = 16, num_classes: int = 10) -> None:
+    def __init__(
+        self, image_shape: tuple[int, int, int], num_features: int = 16, num_classes: int = 10
+    ) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(123)
         d_in = int(torch.tensor(image_shape).prod())
-        self.proj = nn.Parameter(torch.randn(d_in, num_features, generator=g) / d_in**0.5, requires_grad=False)
-        self.cls = nn.Parameter(torch.randn(num_features, num_classes, generator=g), requires_grad=False)
+        self.proj = nn.Parameter(
+            torch.randn(d_in, num_features, generator=g) / d_in**0.5, requires_grad=False
+        )
+        self.cls = nn.Parameter(
+            torch.randn(num_features, num_classes, generator=g), requires_grad=False
+        )
         self.num_features, self.calls, self.images = num_features, 0, 0
 
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

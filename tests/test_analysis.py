@@ -51,7 +51,9 @@ class Median(Flatten):
     """Oracle denoiser: a 3x3 median filter (the classic salt-and-pepper remover)."""
 
     def reconstruct(self, x):
-        p = F.pad(x, (1, 1, 1, 1), mode="replicate").unfold(2, 3, 1).unfold(3, 3, 1)  # (B,C,H,W,3,3)
+        p = (
+            F.pad(x, (1, 1, 1, 1), mode="replicate").unfold(2, 3, 1).unfold(3, 3, 1)
+        )  # (B,C,H,W,3,3)
         return p.flatten(-2).median(-1).values
 
 
@@ -72,7 +74,12 @@ def blobs(n=64, size=8, seed=0):
 # -- compression ------------------------------------------------------------------------------
 def test_bit_arithmetic_is_exact():
     b = bit_budget([1, 28, 28], latent_dim=16, bits=8)
-    assert b == {"latent_bits": 128, "input_bits": 6272, "compression_ratio": 49.0, "bits_per_pixel": 128 / 784}
+    assert b == {
+        "latent_bits": 128,
+        "input_bits": 6272,
+        "compression_ratio": 49.0,
+        "bits_per_pixel": 128 / 784,
+    }
     b = bit_budget([3, 32, 32], latent_dim=64, bits=4)
     assert b["latent_bits"] == 256 and b["input_bits"] == 24576 and b["compression_ratio"] == 96.0
     with pytest.raises(ConfigError, match="bits must be >= 1"):
@@ -104,7 +111,9 @@ def test_compression_psnr_grows_with_bit_depth():
 # -- denoising ---------------------------------------------------------------------------------
 def test_denoising_psnr_of_a_denoiser_beats_the_noisy_input():
     x = blobs(64)
-    res, pic = denoising_report(Median(), loader(x), noise="salt_and_pepper", level=0.1, seed=1, examples=4)
+    res, pic = denoising_report(
+        Median(), loader(x), noise="salt_and_pepper", level=0.1, seed=1, examples=4
+    )
     assert res.num_images == 64 and res.noise == "salt_and_pepper"
     assert res.psnr_denoised > res.psnr_noisy + 2, res  # measured: 13.7 -> 16.9 dB
     assert res.psnr_gain == pytest.approx(res.psnr_denoised - res.psnr_noisy)
@@ -118,7 +127,10 @@ def test_denoising_psnr_of_a_denoiser_beats_the_noisy_input():
 # -- anomaly -----------------------------------------------------------------------------------
 def test_auroc_is_one_when_separable_and_half_when_not():
     rng = np.random.default_rng(0)
-    assert auroc(np.r_[rng.uniform(0, 1, 50), rng.uniform(2, 3, 30)], np.r_[np.zeros(50), np.ones(30)]) == 1.0
+    assert (
+        auroc(np.r_[rng.uniform(0, 1, 50), rng.uniform(2, 3, 30)], np.r_[np.zeros(50), np.ones(30)])
+        == 1.0
+    )
     same = auroc(rng.normal(size=4000), np.r_[np.zeros(2000), np.ones(2000)])
     assert abs(same - 0.5) < 0.03
     with pytest.raises(ConfigError, match="both normal and anomalous"):
@@ -239,7 +251,7 @@ def smoke_run(tmp_path_factory) -> Path:
     """One in-process ``lgen train debug=smoke experiment=anomaly_mnist callbacks=latent`` on 16x16 digits."""
     from hydra import compose, initialize_config_module
 
-    from lightning_gen.train import train
+    from lightning_gen.commands.train import train
 
     out = tmp_path_factory.mktemp("run")
     overrides = [
@@ -270,20 +282,33 @@ def test_latent_callback_writes_pictures(smoke_run):
 def test_lgen_analyze_on_a_smoke_checkpoint(smoke_run, tmp_path):
     out = tmp_path / "analysis"
     env = {**os.environ, "LGEN_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "lightning_gen.cli", "analyze", f"ckpt={smoke_run}", f"hydra.run.dir={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lightning_gen.commands.cli",
+        "analyze",
+        f"ckpt={smoke_run}",
+        f"hydra.run.dir={out}",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rec = json.loads((out / "analysis.json").read_text())
     assert rec["model"] == "lightning_gen.autoencoder.module.Autoencoder"
     c8 = rec["compression"]["8bit"]
-    assert c8["latent_bits"] == 16 * 8 and c8["input_bits"] == 16 * 16 * 8 and c8["compression_ratio"] == 16.0
+    assert (
+        c8["latent_bits"] == 16 * 8
+        and c8["input_bits"] == 16 * 16 * 8
+        and c8["compression_ratio"] == 16.0
+    )
     assert rec["compression"]["2bit"]["psnr"] <= c8["psnr"] + 0.05
     d = rec["denoising"]
     assert d["num_images"] == c8["num_images"] > 0 and d["psnr_noisy"] > 0
     a = rec["anomaly"]
     assert 0.0 <= a["auroc"] <= 1.0 and a["num_anomalous"] > 100 and "[3]" in a["anomalies"]
     scores = np.load(out / "anomaly_scores.npz")
-    assert len(scores["normal"]) == a["num_normal"] and len(scores["anomalous"]) == a["num_anomalous"]
+    assert (
+        len(scores["normal"]) == a["num_normal"] and len(scores["anomalous"]) == a["num_anomalous"]
+    )
     for png in ("latents_pca.png", "interpolation.png", "denoising.png"):
         assert Image.open(out / png).size[0] > 0
 
@@ -291,12 +316,14 @@ def test_lgen_analyze_on_a_smoke_checkpoint(smoke_run, tmp_path):
 def test_analyze_skips_a_task_that_does_not_apply_unless_strict(smoke_run, tmp_path):
     from hydra import compose, initialize_config_module
 
-    from lightning_gen.analyze import analyze
+    from lightning_gen.commands.analyze import analyze
 
     args = [f"ckpt={smoke_run}", "data=digits", "data.source.image_size=16", "tasks=[anomaly]"]
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
         cfg = compose("analyze", overrides=[*args, f"paths.output_dir={tmp_path}"])
-        strict = compose("analyze", overrides=[*args, "strict=true", f"paths.output_dir={tmp_path}"])
+        strict = compose(
+            "analyze", overrides=[*args, "strict=true", f"paths.output_dir={tmp_path}"]
+        )
     rec = analyze(cfg)  # digits data has no held-out classes: nothing to call an anomaly
     assert "no anomalies to score" in rec["anomaly"]["skipped"]
     assert json.loads((tmp_path / "analysis.json").read_text())["anomaly"] == rec["anomaly"]
@@ -308,7 +335,7 @@ def test_analyze_skips_a_task_that_does_not_apply_unless_strict(smoke_run, tmp_p
 
 
 def test_analyze_names_bad_checkpoints_and_tasks(tmp_path):
-    from lightning_gen.analyze import resolve_checkpoint
+    from lightning_gen.commands.analyze import resolve_checkpoint
     from lightning_gen.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="no such file"):
@@ -330,7 +357,9 @@ def test_a_briefly_trained_dae_denoises():
     x = torch.stack([ds[i][0] for i in range(len(ds))])  # (1797, 1, 16, 16)
     train, test = x[:1500], x[1500:]
     torch.manual_seed(0)
-    dae = Autoencoder([1, 16, 16], latent_dim=32, widths=[16, 32], noise="salt_and_pepper", noise_level=0.2)
+    dae = Autoencoder(
+        [1, 16, 16], latent_dim=32, widths=[16, 32], noise="salt_and_pepper", noise_level=0.2
+    )
     opt = torch.optim.Adam(dae.parameters(), lr=3e-3)
     for _ in range(150):
         xb = train[torch.randint(0, len(train), (64,))]

@@ -31,7 +31,13 @@ def vae_loss(model, x, y):
     "make, loss, labelled",
     [
         (lambda: Autoencoder(SHAPE, 10, latent_dim=8, widths=[8, 16]), recon_loss, False),
-        (lambda: Autoencoder(SHAPE, 10, latent_dim=8, widths=[8, 16], noise="masking", noise_level=0.2), recon_loss, False),
+        (
+            lambda: Autoencoder(
+                SHAPE, 10, latent_dim=8, widths=[8, 16], noise="masking", noise_level=0.2
+            ),
+            recon_loss,
+            False,
+        ),
         (lambda: VAE(SHAPE, 10, latent_dim=8, widths=[8, 16], beta=4.0), vae_loss, False),
         (lambda: VAE(SHAPE, 10, latent_dim=8, widths=[8, 16], conditional=True), vae_loss, True),
     ],
@@ -44,8 +50,16 @@ def test_family_contract(make, loss, labelled, mnist_batch, tmp_path):
 
 def test_protocols_are_what_each_family_offers():
     ae, vae = Autoencoder(SHAPE), VAE(SHAPE)
-    assert isinstance(ae, CanReconstruct) and isinstance(ae, CanEncode) and not isinstance(ae, CanSample)
-    assert isinstance(vae, CanSample) and isinstance(vae, CanReconstruct) and isinstance(vae, CanEncode)
+    assert (
+        isinstance(ae, CanReconstruct)
+        and isinstance(ae, CanEncode)
+        and not isinstance(ae, CanSample)
+    )
+    assert (
+        isinstance(vae, CanSample)
+        and isinstance(vae, CanReconstruct)
+        and isinstance(vae, CanEncode)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(NOISE_MODELS))
@@ -61,7 +75,10 @@ def test_noise_models_corrupt_a_controlled_fraction(name):
 
 
 def test_kl_matches_closed_form():
-    mu, logvar = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.0, 2.0 * torch.log(torch.tensor(0.5))]])
+    mu, logvar = (
+        torch.tensor([[1.0, -2.0]]),
+        torch.tensor([[0.0, 2.0 * torch.log(torch.tensor(0.5))]]),
+    )
     # KL(N(1,1)||N(0,1)) = 0.5; KL(N(-2, 0.25)||N(0,1)) = 0.5*(4 + 0.25 - 1 - log 0.25)
     expected = 0.5 + 0.5 * (4 + 0.25 - 1 - torch.log(torch.tensor(0.25)))
     torch.testing.assert_close(kl_to_standard_normal(mu, logvar), expected.reshape(1))

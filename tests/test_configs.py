@@ -6,16 +6,16 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import lightning_gen.configs
 import pytest
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
-import lightning_gen.configs
+from lightning_gen.commands.train import build_model, instantiate_group
 from lightning_gen.config_check import check_config
 from lightning_gen.errors import ConfigError
-from lightning_gen.train import build_model, instantiate_group
 
 CONFIG_DIR = Path(lightning_gen.configs.__file__).parent
 
@@ -30,15 +30,23 @@ def compose_train(tmp_path: Path, *overrides: str, config: str = "train"):
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
         cfg = compose(
             config,
-            overrides=[*overrides, f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/run"],
+            overrides=[
+                *overrides,
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path}/run",
+            ],
             return_hydra_config=True,
         )
         HydraConfig.instance().set_config(cfg)
         hydra_node = cfg.hydra
-        assert hydra_node.run.dir.startswith(f"{tmp_path}/runs/")  # run folder interpolation resolves
+        assert hydra_node.run.dir.startswith(
+            f"{tmp_path}/runs/"
+        )  # run folder interpolation resolves
         with open_dict(cfg):
             del cfg["hydra"]
-        return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # every interpolation resolves
+        return OmegaConf.create(
+            OmegaConf.to_container(cfg, resolve=True)
+        )  # every interpolation resolves
 
 
 def build_all(cfg, with_trainer: bool = True):
@@ -56,7 +64,17 @@ def build_all(cfg, with_trainer: bool = True):
 
 
 def test_groups_are_complete():
-    for group in ["data", "model", "callbacks", "logger", "trainer", "experiment", "debug", "paths", "hydra"]:
+    for group in [
+        "data",
+        "model",
+        "callbacks",
+        "logger",
+        "trainer",
+        "experiment",
+        "debug",
+        "paths",
+        "hydra",
+    ]:
         assert options(group), f"config group {group}/ is empty"
     assert {"cpu", "gpu", "ddp", "multi_node"} <= set(options("trainer"))
 
@@ -79,9 +97,17 @@ def autoencoder_ckpt(tmp_path_factory) -> str:
 
     path = tmp_path_factory.mktemp("ae") / "checkpoints" / "last.ckpt"
     model = VAE([1, 28, 28], 10, latent_dim=4, widths=[8, 16])
-    trainer = L.Trainer(max_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[RunState()])
+    trainer = L.Trainer(
+        max_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[RunState()],
+    )
     trainer.strategy.connect(model)
-    trainer.save_checkpoint(path)  # RunState stores the model class path, as in every `lgen train` checkpoint
+    trainer.save_checkpoint(
+        path
+    )  # RunState stores the model class path, as in every `lgen train` checkpoint
     return str(path)
 
 
@@ -89,20 +115,27 @@ def with_required_checkpoints(overrides: list[str], tmp_path: Path, ckpt: str) -
     """Add ``model.autoencoder_ckpt=<ckpt>`` where the model config requires it (latent diffusion)."""
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
         raw = compose("train", overrides=overrides)
-    if "autoencoder_ckpt" in raw.model.keys() and OmegaConf.is_missing(raw.model, "autoencoder_ckpt"):
+    if "autoencoder_ckpt" in raw.model.keys() and OmegaConf.is_missing(
+        raw.model, "autoencoder_ckpt"
+    ):
         return [*overrides, f"model.autoencoder_ckpt={ckpt}"]
     return overrides
 
 
 def test_a_required_value_left_out_is_named(tmp_path):
     cfg = compose_train(tmp_path, "model=latent_diffusion")
-    with pytest.raises(ConfigError, match=r"model.autoencoder_ckpt is required but missing; set model.autoencoder_ckpt="):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.autoencoder_ckpt is required but missing; set model.autoencoder_ckpt=",
+    ):
         check_config(cfg)
 
 
 @pytest.mark.parametrize("name", options("experiment"))
 def test_every_experiment_instantiates(name, tmp_path, autoencoder_ckpt):
-    overrides = with_required_checkpoints([f"experiment={name}", "debug=smoke"], tmp_path, autoencoder_ckpt)
+    overrides = with_required_checkpoints(
+        [f"experiment={name}", "debug=smoke"], tmp_path, autoencoder_ckpt
+    )
     cfg = compose_train(tmp_path, *overrides)
     dm, model, _, _ = build_all(cfg)
     x, y = next(iter(dm.train_dataloader()))
@@ -111,7 +144,11 @@ def test_every_experiment_instantiates(name, tmp_path, autoencoder_ckpt):
 
 @pytest.mark.parametrize("name", options("model"))
 def test_every_model_config_instantiates(name, tmp_path, autoencoder_ckpt):
-    experiments = [e for e in options("experiment") if f"/model: {name}\n" in (CONFIG_DIR / "experiment" / f"{e}.yaml").read_text()]
+    experiments = [
+        e
+        for e in options("experiment")
+        if f"/model: {name}\n" in (CONFIG_DIR / "experiment" / f"{e}.yaml").read_text()
+    ]
     overrides = [f"experiment={experiments[0]}"] if experiments else [f"model={name}"]
     overrides = with_required_checkpoints([*overrides, "debug=smoke"], tmp_path, autoencoder_ckpt)
     cfg = compose_train(tmp_path, *overrides)
@@ -133,7 +170,9 @@ def test_every_callback_and_logger_config_instantiates(group, tmp_path):
         cfg = compose_train(tmp_path, f"{group}={name}")
         check_config(cfg)
         objs = instantiate_group(cfg[group])
-        assert len(objs) == len([v for v in cfg[group].values() if v is not None and "_target_" in v])
+        assert len(objs) == len(
+            [v for v in cfg[group].values() if v is not None and "_target_" in v]
+        )
 
 
 @pytest.mark.parametrize("name", options("trainer"))
@@ -162,7 +201,9 @@ def test_remaining_groups_compose(group, tmp_path):
         assert cfg.paths.output_dir == f"{tmp_path}/run"
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "train"))
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "train")
+)
 def test_other_top_level_configs_compose(name):
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
         cfg = compose(name)
@@ -172,10 +213,16 @@ def test_other_top_level_configs_compose(name):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ("trainer.max_epochs=abc", r"trainer.max_epochs='abc' is not valid: .*Trainer expects int \| None"),
+        (
+            "trainer.max_epochs=abc",
+            r"trainer.max_epochs='abc' is not valid: .*Trainer expects int \| None",
+        ),
         ("data.batch_size=1.5", r"data.batch_size=1.5 is not valid: .*expects int"),
         ("+model.bogus=2", r"model.bogus: .*has no argument 'bogus'; valid keys: .*latent_dim"),
-        ("trainer.precision=weird", r"trainer.precision='weird' is not valid: .*one of .*'bf16-mixed'"),
+        (
+            "trainer.precision=weird",
+            r"trainer.precision='weird' is not valid: .*one of .*'bf16-mixed'",
+        ),
     ],
 )
 def test_wrong_values_name_the_key_and_the_expected_type(override, expected, tmp_path):

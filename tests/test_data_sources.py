@@ -46,7 +46,9 @@ def test_folder_class_subfolders_give_labels_and_mixed_sizes_are_resized(class_f
     x = torch.stack([ds[i][0] for i in range(len(ds))])
     assert x.min() >= -1 and x.max() <= 1
     px = to_uint8(x).float().mean(dim=(2, 3))  # (5, 3) mean colour per image
-    assert torch.allclose(px[:3], torch.tensor([255.0, 0, 0]).expand(3, 3), atol=3)  # JPEG tolerance
+    assert torch.allclose(
+        px[:3], torch.tensor([255.0, 0, 0]).expand(3, 3), atol=3
+    )  # JPEG tolerance
     assert torch.allclose(px[3:], torch.tensor([0, 0, 255.0]).expand(2, 3), atol=3)
 
 
@@ -73,7 +75,9 @@ def test_folder_applies_exif_rotation(tmp_path):
     assert x[:4].float().mean() > 250 and x[4:].float().mean() < 5  # the white half is now on top
 
 
-@pytest.mark.parametrize("mode, left, right", [("center_crop", 255, 255), ("stretch", 0, 0), ("pad", 0, 0)])
+@pytest.mark.parametrize(
+    "mode, left, right", [("center_crop", 255, 255), ("stretch", 0, 0), ("pad", 0, 0)]
+)
 def test_folder_resize_modes(tmp_path, mode, left, right):
     img = np.zeros((10, 40), np.uint8)
     img[:, 10:30] = 255  # white centre square band on black sides; 10x40 landscape
@@ -157,7 +161,9 @@ def test_idx_datasets_load_real_format(tmp_path, monkeypatch, cls):
 
 def test_idx_checksum_mismatch_and_missing_files(tmp_path):
     write_mnist_like(tmp_path / "mnist")  # random bytes: official MD5s cannot match
-    with pytest.raises(DataError, match=r"checksum mismatch for .*train-images-idx3-ubyte\.gz.*download"):
+    with pytest.raises(
+        DataError, match=r"checksum mismatch for .*train-images-idx3-ubyte\.gz.*download"
+    ):
         MNIST(tmp_path).load()
     assert len(MNIST(tmp_path, verify=False).load()) == 30  # verify=false trusts the files
     with pytest.raises(DataError) as err:
@@ -194,13 +200,17 @@ def test_download_served_locally_with_mirror_fallback(tmp_path, monkeypatch):
     src = MNIST(tmp_path / "data", download=True)
     src.prepare()
     assert sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir()) == [
-        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
     assert len(calls) == 4 and "ossci" in calls[0] and "googleapis" in calls[1]
     assert len(src.load()) == 30 and len(calls) == 4  # second time: no download
 
 
 def test_download_with_wrong_checksum_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(dl, "fetch_url", lambda url, dest, timeout=60.0: Path(dest).write_bytes(b"html error page"))
+    monkeypatch.setattr(
+        dl, "fetch_url", lambda url, dest, timeout=60.0: Path(dest).write_bytes(b"html error page")
+    )
     with pytest.raises(DataError, match=r"(?s)could not download.*checksum mismatch") as err:
         CIFAR10(tmp_path, download=True).load()
     assert "cs.toronto.edu" in str(err.value)
@@ -213,7 +223,9 @@ def test_cifar10_tarball_and_extracted_folder(tmp_path, monkeypatch):
     arrays = write_cifar_tarball(tarball)
     monkeypatch.setattr(CIFAR10, "md5", dl.md5_file(tarball))
     train = CIFAR10(tmp_path).load()
-    assert len(train) == 20 and train.image_shape == (3, 32, 32) and train.class_names[0] == "airplane"
+    assert (
+        len(train) == 20 and train.image_shape == (3, 32, 32) and train.class_names[0] == "airplane"
+    )
     first = torch.from_numpy(arrays["data_batch_1"][0].reshape(3, 32, 32))  # R, G, B planes
     assert torch.equal(train.images[0], first)
     assert train.labels[:4].tolist() == arrays["data_batch_1_labels"].tolist()
@@ -222,7 +234,9 @@ def test_cifar10_tarball_and_extracted_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(CIFAR10, "md5", "0" * 32)
     with pytest.raises(DataError, match="checksum mismatch"):
         CIFAR10(tmp_path).load()
-    shutil.unpack_archive(tarball, tmp_path / "cifar10")  # extracted folder wins, no checksum needed
+    shutil.unpack_archive(
+        tarball, tmp_path / "cifar10"
+    )  # extracted folder wins, no checksum needed
     assert torch.equal(CIFAR10(tmp_path, split="all").load().images[:20], train.images)
 
 
@@ -242,7 +256,9 @@ def test_celeba64_zip_centre_crop_and_cache(tmp_path, monkeypatch):
     src = CelebA64(tmp_path, image_size=16, threads=2)
     src.prepare()
     ds = src.load()
-    assert len(ds) == 5 and ds.image_shape == (3, 16, 16) and ds.labels is None and ds.num_classes == 0
+    assert (
+        len(ds) == 5 and ds.image_shape == (3, 16, 16) and ds.labels is None and ds.num_classes == 0
+    )
     mean = ds.images.float().mean(dim=(0, 2, 3))  # the crop keeps only the green square
     assert mean[1] > 190 and mean[0] < 15 and mean[2] < 15
     assert src.cache_path.is_file()

@@ -24,7 +24,12 @@ class Sorted:
         self.labelled = labelled
 
     def load(self) -> ImageTensorDataset:
-        x = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 4, 4).contiguous()
+        x = (
+            torch.arange(100, dtype=torch.uint8)
+            .view(100, 1, 1, 1)
+            .expand(100, 1, 4, 4)
+            .contiguous()
+        )
         return ImageTensorDataset(x, torch.arange(100) // 10 if self.labelled else None)
 
 
@@ -38,7 +43,9 @@ def test_splits_are_disjoint_and_deterministic_by_seed():
         dm.setup()
     sizes = [len(a.splits[s]) for s in ("train", "val", "test")]
     assert sizes == [80, 10, 10]
-    assert sorted(split_ids(a, "train") + split_ids(a, "val") + split_ids(a, "test")) == list(range(100))
+    assert sorted(split_ids(a, "train") + split_ids(a, "val") + split_ids(a, "test")) == list(
+        range(100)
+    )
     assert all(split_ids(a, s) == split_ids(b, s) for s in ("train", "val", "test"))
     assert split_ids(a, "val") != split_ids(c, "val")
     x, y = next(iter(a.val_dataloader()))  # val loader is unshuffled: same batch every time
@@ -64,7 +71,9 @@ def test_unlabelled_batches_have_label_none():
 
 
 def test_batch_size_larger_than_training_split_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"batch_size=81 is larger than the training split \(80 images\)"):
+    with pytest.raises(
+        ConfigError, match=r"batch_size=81 is larger than the training split \(80 images\)"
+    ):
         ImageDataModule(Sorted(), batch_size=81).setup()
     with pytest.raises(ConfigError, match="batch_size"):
         ImageDataModule(Sorted(), batch_size=0)
@@ -76,7 +85,12 @@ def test_batch_size_larger_than_training_split_is_a_config_error():
 
 def test_workers_and_pinning_reach_every_loader():
     dm = ImageDataModule(Sorted(), batch_size=8, num_workers=2, pin_memory=True, drop_last=True)
-    loaders = [dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader(), dm.split_dataloader("val")]
+    loaders = [
+        dm.train_dataloader(),
+        dm.val_dataloader(),
+        dm.test_dataloader(),
+        dm.split_dataloader("val"),
+    ]
     assert all(dl.num_workers == 2 and dl.pin_memory for dl in loaders)
     assert loaders[0].persistent_workers and loaders[0].drop_last and not loaders[1].drop_last
 
@@ -84,8 +98,13 @@ def test_workers_and_pinning_reach_every_loader():
 def test_multiprocess_workers_on_a_lazy_folder(tmp_path):
     for i in range(12):
         write_image(tmp_path / f"c{i % 2}" / f"{i}.png", np.full((6, 6, 3), 20 * i, np.uint8))
-    dm = ImageDataModule(ImageFolder(tmp_path, image_size=4, cache=False), batch_size=5,
-                         val_fraction=0.0, test_fraction=0.0, num_workers=1)
+    dm = ImageDataModule(
+        ImageFolder(tmp_path, image_size=4, cache=False),
+        batch_size=5,
+        val_fraction=0.0,
+        test_fraction=0.0,
+        num_workers=1,
+    )
     batches = list(dm.split_dataloader("train", batch_size=6))
     labels = torch.cat([b[1] for b in batches])
     assert torch.bincount(labels).tolist() == [6, 6] and batches[0][0].shape == (6, 3, 4, 4)
@@ -98,7 +117,7 @@ def test_every_data_config_instantiates(tmp_path):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    folder = Path(__file__).parents[1] / "lightning_gen" / "configs" / "data"
+    folder = Path(__file__).parents[1] / "configs" / "data"
     for name in DATA_CONFIGS:
         cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "seed": 7})
         cfg.data = OmegaConf.load(folder / f"{name}.yaml")
@@ -113,17 +132,37 @@ def test_smoke_train_on_an_image_folder(tmp_path):
     """`lgen train debug=smoke data=folder`: a real run on PNGs written here, with one corrupt file."""
     rng = np.random.default_rng(0)
     for i in range(40):
-        write_image(tmp_path / "imgs" / f"k{i % 2}" / f"{i}.png", rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+        write_image(
+            tmp_path / "imgs" / f"k{i % 2}" / f"{i}.png",
+            rng.integers(0, 256, (20, 24, 3), dtype=np.uint8),
+        )
     (tmp_path / "imgs" / "k0" / "broken.png").write_bytes(b"\x89PNG broken")
     env = {**os.environ, "LGEN_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "lightning_gen.cli", "train", "debug=smoke", "data=folder", "name=folder_smoke",
-            f"data.source.root={tmp_path / 'imgs'}", "data.source.image_size=16", "data.source.on_corrupt=skip",
-            "model.widths=[8,16]", "model.latent_dim=8", "logger=csv"]
+    args = [
+        sys.executable,
+        "-m",
+        "lightning_gen.commands.cli",
+        "train",
+        "debug=smoke",
+        "data=folder",
+        "name=folder_smoke",
+        f"data.source.root={tmp_path / 'imgs'}",
+        "data.source.image_size=16",
+        "data.source.on_corrupt=skip",
+        "model.widths=[8,16]",
+        "model.latent_dim=8",
+        "logger=csv",
+    ]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = next(Path(tmp_path, "runs").rglob("config.yaml")).read_text()
     assert "image_size: 16" in config and "on_corrupt: skip" in config
     assert "skipped 1 unreadable image" in proc.stdout + proc.stderr
-    bad = subprocess.run(args[:-6] + [f"data.source.root={tmp_path / 'missing'}"], env=env,
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        args[:-6] + [f"data.source.root={tmp_path / 'missing'}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr

@@ -19,11 +19,11 @@ from PIL import Image
 
 from lightning_gen.autoencoder.module import Autoencoder
 from lightning_gen.checkpoints import load_model
+from lightning_gen.commands.sample import sample
+from lightning_gen.commands.train import train
 from lightning_gen.diffusion.latent import LatentDiffusion, load_autoencoder
 from lightning_gen.diffusion.module import DiffusionModel
 from lightning_gen.errors import CheckpointError, ConfigError
-from lightning_gen.sample import sample
-from lightning_gen.train import train
 from tests.family_contract import check_family
 
 SHAPE = [1, 28, 28]
@@ -37,10 +37,22 @@ def det_loss(model, x, y):
 
 def save_run(model: L.LightningModule, folder: Path, x: torch.Tensor) -> Path:
     """A run folder like ``lgen train`` writes: ``config.yaml`` (model._target_) + ``checkpoints/last.ckpt``."""
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=folder)
-    trainer.fit(model, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(len(x))), batch_size=8,
-                                                    collate_fn=lambda b: (torch.stack([i for i, _ in b]), None)))
+    trainer = L.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=folder,
+    )
+    trainer.fit(
+        model,
+        torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(x, torch.zeros(len(x))),
+            batch_size=8,
+            collate_fn=lambda b: (torch.stack([i for i, _ in b]), None),
+        ),
+    )
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
     target = f"{type(model).__module__}.{type(model).__qualname__}"
     OmegaConf.save({"model": {"_target_": target}}, folder / "config.yaml")
@@ -61,7 +73,9 @@ def mnist16() -> tuple[torch.Tensor, torch.Tensor]:
 def ae_ckpt(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     x = torch.rand(16, *SHAPE) * 2 - 1
-    return save_run(Autoencoder(SHAPE, 10, latent_dim=8, widths=[8, 16]), tmp_path_factory.mktemp("ae_run"), x)
+    return save_run(
+        Autoencoder(SHAPE, 10, latent_dim=8, widths=[8, 16]), tmp_path_factory.mktemp("ae_run"), x
+    )
 
 
 @pytest.mark.parametrize("kind", ["ddpm", "cddpm", "ldm"])
@@ -70,9 +84,19 @@ def test_family_contract(kind, mnist16, ae_ckpt, tmp_path):
     makers = {
         "ddpm": lambda: DiffusionModel(SHAPE, 10, **TINY),
         "cddpm": lambda: DiffusionModel(SHAPE, 10, conditional=True, guidance_scale=2.0, **TINY),
-        "ldm": lambda: LatentDiffusion(SHAPE, 10, autoencoder_ckpt=str(ae_ckpt), hidden=32, depth=1, timesteps=20, sampling_steps=4),
+        "ldm": lambda: LatentDiffusion(
+            SHAPE,
+            10,
+            autoencoder_ckpt=str(ae_ckpt),
+            hidden=32,
+            depth=1,
+            timesteps=20,
+            sampling_steps=4,
+        ),
     }
-    check_family(makers[kind], x[:16], y[:16] if kind == "cddpm" else None, det_loss, tmp_path, steps=25)
+    check_family(
+        makers[kind], x[:16], y[:16] if kind == "cddpm" else None, det_loss, tmp_path, steps=25
+    )
 
 
 def test_guidance_zero_and_one_through_the_model():
@@ -83,7 +107,10 @@ def test_guidance_zero_and_one_through_the_model():
         m.net.out[-1].weight.normal_(0, 0.1)
     y = torch.tensor([1, 7, 3])
     draw = lambda **kw: m.sample(3, generator=torch.Generator().manual_seed(5), **kw)  # noqa: E731
-    torch.testing.assert_close(draw(condition=y, guidance_scale=0.0), draw(condition=torch.full_like(y, 10), guidance_scale=1.0))
+    torch.testing.assert_close(
+        draw(condition=y, guidance_scale=0.0),
+        draw(condition=torch.full_like(y, 10), guidance_scale=1.0),
+    )
     conditional = draw(condition=y, guidance_scale=1.0)
     assert not torch.allclose(conditional, draw(condition=y, guidance_scale=0.0))
     assert not torch.allclose(conditional, draw(condition=y, guidance_scale=3.0))
@@ -104,7 +131,9 @@ def test_inpaint_and_super_resolution_shapes(mnist16):
 def test_latent_diffusion_rejects_wrong_checkpoints(tmp_path, ae_ckpt):
     x = torch.rand(8, 1, 16, 16) * 2 - 1
     with pytest.raises(CheckpointError, match="no encode\\(\\)/decode\\(\\)"):
-        load_autoencoder(str(save_run(DiffusionModel([1, 16, 16], 0, **TINY), tmp_path / "ddpm", x)), [1, 16, 16])
+        load_autoencoder(
+            str(save_run(DiffusionModel([1, 16, 16], 0, **TINY), tmp_path / "ddpm", x)), [1, 16, 16]
+        )
     with pytest.raises(CheckpointError, match="trained on images of shape \\[1, 28, 28\\]"):
         load_autoencoder(str(ae_ckpt), [1, 16, 16])
     bad = tmp_path / "truncated.ckpt"
@@ -117,15 +146,29 @@ def test_latent_diffusion_rejects_wrong_checkpoints(tmp_path, ae_ckpt):
 
 def compose_train(tmp: Path, *overrides: str):
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, "logger=csv", f"paths.root_dir={tmp}", f"paths.output_dir={tmp}"],
-                      return_hydra_config=True)
+        cfg = compose(
+            "train",
+            overrides=[
+                *overrides,
+                "logger=csv",
+                f"paths.root_dir={tmp}",
+                f"paths.output_dir={tmp}",
+            ],
+            return_hydra_config=True,
+        )
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
             del cfg["hydra"]
         return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
 
 
-SMOKE = ["debug=smoke", "model.timesteps=20", "model.sampling_steps=4", "data.limit=128", "trainer.limit_val_batches=1"]
+SMOKE = [
+    "debug=smoke",
+    "model.timesteps=20",
+    "model.sampling_steps=4",
+    "data.limit=128",
+    "trainer.limit_val_batches=1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +186,16 @@ def smoke_runs(tmp_path_factory) -> dict[str, Path]:
         assert np.isfinite(metrics["test/loss"])
     runs["ldm_mnist"] = tmp_path_factory.mktemp("ldm")
     ae = runs["vae_mnist"] / "checkpoints" / "last.ckpt"
-    metrics = train(compose_train(runs["ldm_mnist"], "experiment=ldm_mnist", *SMOKE, f"model.autoencoder_ckpt={ae}",
-                                  "model.hidden=32", "model.depth=1"))
+    metrics = train(
+        compose_train(
+            runs["ldm_mnist"],
+            "experiment=ldm_mnist",
+            *SMOKE,
+            f"model.autoencoder_ckpt={ae}",
+            "model.hidden=32",
+            "model.depth=1",
+        )
+    )
     assert np.isfinite(metrics["test/loss"])
     return runs
 
@@ -163,14 +214,25 @@ def test_smoke_training_writes_a_loadable_sampler(name, smoke_runs):
     # the experiments train with EMA: best.ckpt (saved during fit) holds averaged and raw weights
     best = run / "checkpoints" / "best.ckpt"
     raw, ema = load_model(best, weights="raw"), load_model(best)
-    assert any(not torch.equal(a, b) for a, b in zip(raw.parameters(), ema.parameters(), strict=True))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(raw.parameters(), ema.parameters(), strict=True)
+    )
 
 
 def test_sample_modes_in_process(smoke_runs, ae_ckpt, tmp_path):
-    base = OmegaConf.load(Path(__file__).parents[1] / "lightning_gen" / "configs" / "sample.yaml")
+    base = OmegaConf.load(Path(__file__).parents[1] / "configs" / "sample.yaml")
     del base["defaults"], base["hydra"]
-    cfg = OmegaConf.merge(base, {"ckpt": str(smoke_runs["ddpm_mnist"]), "n": 5, "mode": "inpaint", "mask": "top_half",
-                                 "steps": 3, "out_dir": str(tmp_path)})
+    cfg = OmegaConf.merge(
+        base,
+        {
+            "ckpt": str(smoke_runs["ddpm_mnist"]),
+            "n": 5,
+            "mode": "inpaint",
+            "mask": "top_half",
+            "steps": 3,
+            "out_dir": str(tmp_path),
+        },
+    )
     result = sample(cfg)
     data = np.load(result["npz"])
     assert data["images"].shape == (5, 1, 28, 28) and data["images"].dtype == np.uint8
@@ -187,8 +249,19 @@ def test_sample_modes_in_process(smoke_runs, ae_ckpt, tmp_path):
 
 def test_lgen_sample_cli(smoke_runs, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LGEN_ROOT": str(tmp_path)}
-    cmd = [sys.executable, "-m", "lightning_gen.cli", "sample", f"ckpt={smoke_runs['cddpm_mnist']}", "n=6", "label=3",
-           "guidance_scale=2", "sampler=ddim", "steps=3", f"out_dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lightning_gen.commands.cli",
+        "sample",
+        f"ckpt={smoke_runs['cddpm_mnist']}",
+        "n=6",
+        "label=3",
+        "guidance_scale=2",
+        "sampler=ddim",
+        "steps=3",
+        f"out_dir={tmp_path}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "samples/s" in proc.stdout

@@ -30,8 +30,14 @@ def write_png(path: Path, value: int, size: int = 12, mode: str = "L") -> None:
 def test_paired_folders_match_by_name_and_batch_as_target_source(tmp_path):
     for i in range(10):  # A/ holds gray sources, B/ colour targets; the value encodes the pair
         write_png(tmp_path / "A" / f"img{i}.png", 10 * i)
-        write_png(tmp_path / "B" / f"img{i}.jpg" if i % 2 else tmp_path / "B" / f"img{i}.png", 10 * i + 5, mode="RGB")
-    dm = PairedDataModule(PairedFolders(str(tmp_path), image_size=8, channels=3, source_channels=1), batch_size=4)
+        write_png(
+            tmp_path / "B" / f"img{i}.jpg" if i % 2 else tmp_path / "B" / f"img{i}.png",
+            10 * i + 5,
+            mode="RGB",
+        )
+    dm = PairedDataModule(
+        PairedFolders(str(tmp_path), image_size=8, channels=3, source_channels=1), batch_size=4
+    )
     dm.setup()
     assert dm.image_shape == (3, 8, 8) and dm.source_shape == (1, 8, 8) and dm.num_classes == 0
     target, source = next(iter(dm.train_dataloader()))
@@ -70,14 +76,18 @@ def test_unpaired_folders_repeat_the_smaller_domain(tmp_path):
     assert len(ds) == 7
     b, a = ds[5]
     assert a.shape == b.shape == (3, 8, 8)
-    assert a.mean().item() == pytest.approx(100 / 127.5 - 1) and b.mean().item() == pytest.approx(200 / 127.5 - 1)
+    assert a.mean().item() == pytest.approx(100 / 127.5 - 1) and b.mean().item() == pytest.approx(
+        200 / 127.5 - 1
+    )
 
 
 def test_demo_transforms():
     img = torch.zeros(1, 1, 16, 16, dtype=torch.uint8)
     img[:, :, 4:12, 4:12] = 255
     e = edges(img)[0, 0]
-    assert e[8, 8] == 0 and e[0, 0] == 0 and e[4, 8] > 100 and e.max() == 255  # only the square's border
+    assert (
+        e[8, 8] == 0 and e[0, 0] == 0 and e[4, 8] > 100 and e.max() == 255
+    )  # only the square's border
     flat = torch.full((2, 3, 16, 16), 77, dtype=torch.uint8)
     assert torch.equal(low_res(flat), flat)  # a flat image survives down/up sampling
     checker = (torch.arange(16)[:, None] + torch.arange(16)[None]) % 2 * 255

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-SCRIPT = '''
+SCRIPT = """
 import sys
 import lightning as L
 import torch
@@ -40,7 +40,7 @@ trainer = L.Trainer(strategy="ddp", accelerator="cpu", devices=2, max_epochs=2, 
 trainer.fit(model, DataLoader(ds, batch_size=8, collate_fn=collate))
 if trainer.is_global_zero:
     print(f"DDP OK {sys.argv[1]} global_step={trainer.global_step}")
-'''
+"""
 
 
 @pytest.mark.slow
@@ -49,6 +49,13 @@ def test_gan_trains_under_ddp_without_unused_parameter_errors(family, tmp_path):
     script = tmp_path / "ddp_gan.py"
     script.write_text(SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, str(script), family], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, str(script), family],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"DDP OK {family}" in res.stdout

@@ -37,9 +37,35 @@ def d_loss_on_fixed_fakes(model, x, y):
 
 GANS = {
     "dcgan": (lambda: GAN(SHAPE, 10, **SMALL), False),
-    "wgan_gp": (lambda: GAN(SHAPE, 10, **SMALL, loss="wgan", gp_weight=10.0, n_critic=2, betas=[0.0, 0.9]), False),
-    "cgan": (lambda: GAN(SHAPE, 10, **SMALL, loss="hinge", conditional=True, spectral_norm=True, g_lr=1e-4, d_lr=4e-4), True),
-    "stylegan": (lambda: GAN(SHAPE, 10, **(SMALL | {"g_widths": [8, 16]}), generator="style", r1_gamma=1.0, g_lr=2e-3, d_lr=2e-3), False),
+    "wgan_gp": (
+        lambda: GAN(SHAPE, 10, **SMALL, loss="wgan", gp_weight=10.0, n_critic=2, betas=[0.0, 0.9]),
+        False,
+    ),
+    "cgan": (
+        lambda: GAN(
+            SHAPE,
+            10,
+            **SMALL,
+            loss="hinge",
+            conditional=True,
+            spectral_norm=True,
+            g_lr=1e-4,
+            d_lr=4e-4,
+        ),
+        True,
+    ),
+    "stylegan": (
+        lambda: GAN(
+            SHAPE,
+            10,
+            **(SMALL | {"g_widths": [8, 16]}),
+            generator="style",
+            r1_gamma=1.0,
+            g_lr=2e-3,
+            d_lr=2e-3,
+        ),
+        False,
+    ),
 }
 
 
@@ -47,7 +73,9 @@ GANS = {
 def test_gan_family_contract(name, digits, tmp_path):
     make, labelled = GANS[name]
     x, y = digits
-    check_family(make, x[:16], y[:16] if labelled else None, d_loss_on_fixed_fakes, tmp_path, steps=30)
+    check_family(
+        make, x[:16], y[:16] if labelled else None, d_loss_on_fixed_fakes, tmp_path, steps=30
+    )
 
 
 def _pair_loader(target: torch.Tensor, source: torch.Tensor) -> DataLoader:
@@ -56,8 +84,14 @@ def _pair_loader(target: torch.Tensor, source: torch.Tensor) -> DataLoader:
 
 def _fit(model: L.LightningModule, loader: DataLoader, steps: int, tmp_path) -> L.Trainer:
     trainer = L.Trainer(
-        max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
     )
     trainer.fit(model, train_dataloaders=loader)
     return trainer
@@ -85,7 +119,9 @@ def test_translation_family_contract(family, digits, tmp_path):
         make = lambda: Pix2Pix(SHAPE, g_widths=[16, 32], d_widths=[16, 32], dropout=0.0, g_lr=1e-3)  # noqa: E731
         loss = translation_l1
     else:
-        make = lambda: CycleGAN(SHAPE, width=8, blocks=1, d_widths=[16, 32], history_size=4, g_lr=1e-3)  # noqa: E731
+        make = lambda: CycleGAN(
+            SHAPE, width=8, blocks=1, d_widths=[16, 32], history_size=4, g_lr=1e-3
+        )  # noqa: E731
         loss = cycle
     with pytest.raises(ValueError, match="needs source images"):
         make().sample(4)
@@ -96,22 +132,35 @@ def _params(m: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten().clone() for p in m.parameters()])
 
 
-@pytest.mark.parametrize("make", [
-    lambda: GAN(SHAPE, 10, **SMALL, ema_decay=0.5),
-    lambda: Pix2Pix(SHAPE, g_widths=[16, 32], d_widths=[16, 32]),
-    lambda: CycleGAN(SHAPE, width=8, blocks=1, d_widths=[16, 32]),
-], ids=["gan", "pix2pix", "cyclegan"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GAN(SHAPE, 10, **SMALL, ema_decay=0.5),
+        lambda: Pix2Pix(SHAPE, g_widths=[16, 32], d_widths=[16, 32]),
+        lambda: CycleGAN(SHAPE, width=8, blocks=1, d_widths=[16, 32]),
+    ],
+    ids=["gan", "pix2pix", "cyclegan"],
+)
 def test_one_adversarial_step_changes_both_networks(make, digits, tmp_path):
     x, _ = digits
     model = make()
     gens, discs = model.generators(), model.discriminators()
     g0, d0 = [_params(g) for g in gens], [_params(d) for d in discs]
-    loader = _pair_loader(x[:4], -x[:4]) if not isinstance(model, GAN) else DataLoader(
-        TensorDataset(x[:4]), batch_size=4, collate_fn=lambda b: (torch.stack([i[0] for i in b]), None))
+    loader = (
+        _pair_loader(x[:4], -x[:4])
+        if not isinstance(model, GAN)
+        else DataLoader(
+            TensorDataset(x[:4]),
+            batch_size=4,
+            collate_fn=lambda b: (torch.stack([i[0] for i in b]), None),
+        )
+    )
     _fit(model, loader, 2, tmp_path)  # one batch = one D step + one G step
     for before, m in [*zip(g0, gens, strict=True), *zip(d0, discs, strict=True)]:
         assert not torch.equal(before, _params(m)), f"{type(m).__name__} did not change"
-    if isinstance(model, GAN):  # the EMA copy moved towards G (warm-up decay 1/10 at the first step)
+    if isinstance(
+        model, GAN
+    ):  # the EMA copy moved towards G (warm-up decay 1/10 at the first step)
         ema, g = _params(model.g_ema), _params(model.generator)
         assert not torch.equal(ema, g0[0]) and torch.allclose(ema, 0.1 * g0[0] + 0.9 * g, atol=1e-6)
         assert int(model.ema_steps) == 1
@@ -128,11 +177,26 @@ def test_non_finite_loss_is_logged_and_the_step_skipped(digits, tmp_path):
             logged.update({k: float(v) for k, v in trainer.callback_metrics.items()})
 
     g0 = _params(model.generator)
-    loader = DataLoader(TensorDataset(x[:4]), batch_size=4, collate_fn=lambda b: (torch.stack([i[0] for i in b]), None))
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Spy()], default_root_dir=tmp_path)
+    loader = DataLoader(
+        TensorDataset(x[:4]),
+        batch_size=4,
+        collate_fn=lambda b: (torch.stack([i[0] for i in b]), None),
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Spy()],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, train_dataloaders=loader)
-    assert torch.isnan(torch.tensor(logged["train/d_loss"])) and torch.isnan(torch.tensor(logged["train/g_loss"]))
+    assert torch.isnan(torch.tensor(logged["train/d_loss"])) and torch.isnan(
+        torch.tensor(logged["train/g_loss"])
+    )
     assert torch.equal(_params(model.generator), g0), "a NaN loss must not update the weights"
 
 

@@ -80,7 +80,9 @@ def test_unknown_loss_names_the_choices():
 
 
 def test_accuracy_counts_signs():
-    real_acc, fake_acc = real_fake_accuracy(torch.tensor([1.0, -1.0, 2.0, 3.0]), torch.tensor([-1.0, 1.0]))
+    real_acc, fake_acc = real_fake_accuracy(
+        torch.tensor([1.0, -1.0, 2.0, 3.0]), torch.tensor([-1.0, 1.0])
+    )
     assert real_acc.item() == 0.75 and fake_acc.item() == 0.5
 
 
@@ -94,7 +96,9 @@ def test_cycle_and_identity_losses_vanish_for_identity_generators():
     assert cycle_loss(plus, minus, a, b).item() == pytest.approx(0.0, abs=1e-6)
     assert identity_loss(plus, minus, a, b).item() == pytest.approx(2.0)
     # a generator that doubles: cycle error |2a - a| for a and |2b - b| for b
-    assert cycle_loss(lambda x: 2 * x, ident, a, b).item() == pytest.approx((a.abs().mean() + b.abs().mean()).item())
+    assert cycle_loss(lambda x: 2 * x, ident, a, b).item() == pytest.approx(
+        (a.abs().mean() + b.abs().mean()).item()
+    )
 
 
 def test_fake_history_fills_then_mixes_old_fakes():

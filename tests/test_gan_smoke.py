@@ -16,14 +16,23 @@ from pathlib import Path
 
 import pytest
 
-TRAIN_KEYS = {"train/g_loss", "train/d_loss", "train/d_real_acc", "train/d_fake_acc", "train/g_grad_norm", "train/d_grad_norm"}
+TRAIN_KEYS = {
+    "train/g_loss",
+    "train/d_loss",
+    "train/d_real_acc",
+    "train/d_fake_acc",
+    "train/g_grad_norm",
+    "train/d_grad_norm",
+}
 
 
 def check_run(run: Path, val_keys: set[str]) -> dict:
     """The run folder holds finite val metrics, the GAN health columns, samples and checkpoints."""
     metrics = json.loads((run / "metrics.json").read_text())
     assert val_keys <= set(metrics["val"]), metrics["val"]
-    assert all(isinstance(metrics["val"][k], float) and math.isfinite(metrics["val"][k]) for k in val_keys)
+    assert all(
+        isinstance(metrics["val"][k], float) and math.isfinite(metrics["val"][k]) for k in val_keys
+    )
     with open(run / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert TRAIN_KEYS <= set(rows[0]), sorted(rows[0])
@@ -36,7 +45,15 @@ def check_run(run: Path, val_keys: set[str]) -> dict:
 
 def test_lgen_train_dcgan_smoke(tmp_path):
     env = dict(os.environ, LGEN_ROOT=str(tmp_path), OMP_NUM_THREADS="1", WANDB_MODE="offline")
-    cmd = [sys.executable, "-m", "lightning_gen.cli", "train", "debug=smoke", "experiment=dcgan_mnist", "logger=csv"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lightning_gen.commands.cli",
+        "train",
+        "debug=smoke",
+        "experiment=dcgan_mnist",
+        "logger=csv",
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "dcgan_mnist").iterdir()
@@ -48,14 +65,20 @@ def compose_and_train(experiment: str, out: Path, extra: list[str] = ()) -> Path
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from lightning_gen.train import train
+    from lightning_gen.commands.train import train
 
     GlobalHydra.instance().clear()
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
         cfg = compose(
             "train",
-            overrides=[f"experiment={experiment}", "debug=smoke", "logger=csv", f"paths.output_dir={out}",
-                       "test=false", *extra],
+            overrides=[
+                f"experiment={experiment}",
+                "debug=smoke",
+                "logger=csv",
+                f"paths.output_dir={out}",
+                "test=false",
+                *extra,
+            ],
         )
     train(cfg)
     return out

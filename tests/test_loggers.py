@@ -33,8 +33,13 @@ def test_wandb_logger_without_the_package_says_how_to_install_it(monkeypatch):
     from lightning_gen.errors import ConfigError
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
-    with pytest.raises(ConfigError, match=r"logger=wandb needs the wandb package: pip install 'lightning-gen\[wandb\]'"):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"logger=wandb needs the wandb package: pip install 'lightning-gen\[wandb\]'",
+    ):
         make_wandb_logger(project="t")
 
 
@@ -50,9 +55,15 @@ def fitted_with_all_loggers(tmp_path_factory) -> Path:
         make_wandb_logger(project="lgen-test", save_dir=str(root), offline=True),
     ]
     trainer = L.Trainer(
-        max_epochs=1, limit_train_batches=2, limit_val_batches=1, limit_test_batches=1, logger=loggers,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        limit_test_batches=1,
+        logger=loggers,
         callbacks=[ReconstructionMetrics(), ImageGrids(num_images=8), MetricsFile()],
-        default_root_dir=root, enable_progress_bar=False, enable_checkpointing=False,
+        default_root_dir=root,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
     )
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm)
@@ -75,13 +86,17 @@ def test_csv_logger_has_metrics_and_png_grids_are_written(fitted_with_all_logger
 def test_tensorboard_receives_images_and_scalars(fitted_with_all_loggers):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(next((fitted_with_all_loggers / "tensorboard").glob("events.out.tfevents*")).parent))
+    acc = EventAccumulator(
+        str(next((fitted_with_all_loggers / "tensorboard").glob("events.out.tfevents*")).parent)
+    )
     acc.Reload()
     assert {"images/samples", "images/reconstructions"} <= set(acc.Tags()["images"])
     assert "val/psnr" in acc.Tags()["scalars"]
 
 
 def test_wandb_offline_run_holds_the_image_grids(fitted_with_all_loggers):
-    media = list((fitted_with_all_loggers / "wandb").glob("offline-run-*/files/media/images/images/*.png"))
+    media = list(
+        (fitted_with_all_loggers / "wandb").glob("offline-run-*/files/media/images/images/*.png")
+    )
     kinds = {p.name.split("_")[0] for p in media}
     assert {"samples", "reconstructions"} <= kinds, media

@@ -28,14 +28,32 @@ def digits(limit: int = 400) -> ImageDataModule:
     return dm
 
 
-def fit(tmp_path, extractor, epochs: int = 1, every: int = 1) -> tuple[L.Trainer, GenerationMetrics]:
+def fit(
+    tmp_path, extractor, epochs: int = 1, every: int = 1
+) -> tuple[L.Trainer, GenerationMetrics]:
     dm = digits()
     model = VAE([1, 8, 8], 10, latent_dim=4, widths=[8, 16])
-    cb = GenerationMetrics(extractor, cache_dir=str(tmp_path / "cache"), num_samples=200, chunk_size=50,
-                           every_n_epochs=every, kid_subsets=10, kid_subset_size=100)
-    trainer = L.Trainer(default_root_dir=tmp_path / "run", max_epochs=epochs, limit_train_batches=3,
-                        limit_val_batches=1, callbacks=[cb], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    cb = GenerationMetrics(
+        extractor,
+        cache_dir=str(tmp_path / "cache"),
+        num_samples=200,
+        chunk_size=50,
+        every_n_epochs=every,
+        kid_subsets=10,
+        kid_subset_size=100,
+    )
+    trainer = L.Trainer(
+        default_root_dir=tmp_path / "run",
+        max_epochs=epochs,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, datamodule=dm)
     return trainer, cb
 
@@ -53,14 +71,23 @@ def test_callback_logs_all_metrics_in_fit_and_reuses_the_cache(tmp_path):
     lines = (tmp_path / "run" / "generation_metrics.jsonl").read_text().splitlines()
     record = json.loads(lines[-1])
     assert len(lines) == 2 and record["protocol"]["num_generated"] == 200
-    assert record["protocol"]["extractor"]["name"] == "projection" and record["protocol"]["seed"] == 0
-    assert record["protocol"]["extractor"]["checksum"] and record["protocol"]["stats_dtype"] == "float64"
+    assert (
+        record["protocol"]["extractor"]["name"] == "projection" and record["protocol"]["seed"] == 0
+    )
+    assert (
+        record["protocol"]["extractor"]["checksum"]
+        and record["protocol"]["stats_dtype"] == "float64"
+    )
     # second run, same cache: no re-extraction of the real data, only the 4 generated chunks
     ext2 = ProjectionExtractor((1, 8, 8))
     trainer2, cb2 = fit(tmp_path, ext2, epochs=1, every=5)
     assert cb2.reference.from_cache and cb2.cache.built == 0
-    assert ext2.calls == 0 and "val/fid" not in trainer2.callback_metrics  # epoch 1 of every 5: not scored
-    trainer2.validate(trainer2.lightning_module, datamodule=trainer2.datamodule)  # validate always scores
+    assert (
+        ext2.calls == 0 and "val/fid" not in trainer2.callback_metrics
+    )  # epoch 1 of every 5: not scored
+    trainer2.validate(
+        trainer2.lightning_module, datamodule=trainer2.datamodule
+    )  # validate always scores
     assert ext2.calls == 4 and ext2.images == 200 and "val/fid" in trainer2.callback_metrics
 
 
@@ -85,7 +112,10 @@ def test_stale_or_mismatched_cache_is_rebuilt(tmp_path, caplog):
     assert not cache.get(digits(limit=390), ext).from_cache and cache.built == 4
     # a different extractor (weights) is a different protocol: its own file, never the other's stats
     other = ProjectionExtractor((1, 8, 8), num_features=8)
-    assert cache.get(digits(), other).features.shape[1] == 8 and len(list((tmp_path / "reference").glob("*.pt"))) == 2
+    assert (
+        cache.get(digits(), other).features.shape[1] == 8
+        and len(list((tmp_path / "reference").glob("*.pt"))) == 2
+    )
     assert ref.mean.dtype == torch.float64 and ref.cov.shape == (16, 16)
 
 
@@ -97,8 +127,12 @@ def test_conditional_models_are_sampled_with_the_label_distribution():
     labels = torch.cat(model.seen_labels)
     assert feats.shape == (4000, 16) and logits.shape == (4000, 10) and len(labels) == 4000
     assert set(labels.tolist()) == {0, 3} and abs((labels == 3).float().mean().item() - 0.75) < 0.03
-    again, _ = sample_features(ReplaySampler(bank), ext, 4000, chunk_size=500, seed=3, label_weights=weights)
-    other, _ = sample_features(ReplaySampler(bank), ext, 4000, chunk_size=500, seed=4, label_weights=weights)
+    again, _ = sample_features(
+        ReplaySampler(bank), ext, 4000, chunk_size=500, seed=3, label_weights=weights
+    )
+    other, _ = sample_features(
+        ReplaySampler(bank), ext, 4000, chunk_size=500, seed=4, label_weights=weights
+    )
     assert torch.equal(feats, again) and not torch.equal(feats, other)
 
 
@@ -116,7 +150,10 @@ def test_classifier_extractor_trains_once_and_is_cached(tmp_path, monkeypatch):
 
     monkeypatch.setattr(clf, "train_classifier", no_training)
     cached = spec.build(dm, tmp_path)
-    assert cached.accuracy == ext.accuracy and cached.identity()["checksum"] == ext.identity()["checksum"]
+    assert (
+        cached.accuracy == ext.accuracy
+        and cached.identity()["checksum"] == ext.identity()["checksum"]
+    )
     with pytest.raises(ConfigError, match="lgen classifier"):
         ClassifierSpec(epochs=1, train_if_missing=False).build(dm, tmp_path)
 
@@ -136,7 +173,9 @@ def test_generation_config_composes_and_instantiates():
         cfg = compose("train", overrides=["callbacks=generation", "paths.output_dir=/tmp/x"])
         cb = instantiate(cfg.callbacks.generation_metrics, _convert_="all")
         assert isinstance(cb, GenerationMetrics) and isinstance(cb.extractor_spec, ClassifierSpec)
-        cfg = compose("train", overrides=["callbacks=generation", "metrics=inception", "paths.output_dir=/x"])
+        cfg = compose(
+            "train", overrides=["callbacks=generation", "metrics=inception", "paths.output_dir=/x"]
+        )
         cb = instantiate(cfg.callbacks.generation_metrics, _convert_="all")
         assert isinstance(cb.extractor_spec, InceptionSpec) and cb.num_samples == 10000
 
@@ -152,22 +191,35 @@ def test_inception_wiring_with_an_injected_network(tmp_path, monkeypatch):
     class FakeInception(torch.nn.Module):
         def __init__(self, name, features_list, feature_extractor_weights_path, antialias):
             super().__init__()
-            seen.update(features=features_list, path=feature_extractor_weights_path, antialias=antialias)
+            seen.update(
+                features=features_list, path=feature_extractor_weights_path, antialias=antialias
+            )
 
         def forward(self, x):
             seen["input"] = (x.dtype, tuple(x.shape))
             return torch.ones(len(x), 2048), torch.zeros(len(x), 1008)
 
     monkeypatch.setattr(inc, "_import_fidelity", lambda: FakeInception)
-    with pytest.raises(ConfigError, match="weights_path=.*missing.pth.*pass metrics.extractor.weights_path"):
+    with pytest.raises(
+        ConfigError, match="weights_path=.*missing.pth.*pass metrics.extractor.weights_path"
+    ):
         InceptionSpec(weights_path=str(tmp_path / "missing.pth")).build(None, tmp_path)
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"fake weights")
     ext = InceptionSpec(weights_path=str(weights)).build(None, tmp_path)
     feats, logits = ext(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
-    assert seen["input"] == (torch.uint8, (2, 3, 28, 28)) and seen["antialias"] is False  # tf1x resize
-    assert seen["features"] == ["2048", "logits_unbiased"] and feats.shape == (2, 2048) and logits.shape == (2, 1008)
+    assert (
+        seen["input"] == (torch.uint8, (2, 3, 28, 28)) and seen["antialias"] is False
+    )  # tf1x resize
+    assert (
+        seen["features"] == ["2048", "logits_unbiased"]
+        and feats.shape == (2, 2048)
+        and logits.shape == (2, 1008)
+    )
     ident = ext.identity()
-    assert ident["resize"] == "tf1x" and ident["checksum"] == hashlib.sha256(b"fake weights").hexdigest()[:16]
+    assert (
+        ident["resize"] == "tf1x"
+        and ident["checksum"] == hashlib.sha256(b"fake weights").hexdigest()[:16]
+    )
     InceptionSpec(weights_path=str(weights), resize="antialias").build(None, tmp_path)
     assert seen["antialias"] is True

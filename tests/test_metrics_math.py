@@ -52,13 +52,19 @@ def test_kid_is_unbiased_for_two_draws_of_one_distribution():
 def test_inception_score_of_confident_uniform_classifier_is_num_classes():
     k, n = 10, 5000
     labels = torch.arange(n) % k
-    logits = torch.nn.functional.one_hot(labels, k).float() * 30.0  # confident, uniform over classes
+    logits = (
+        torch.nn.functional.one_hot(labels, k).float() * 30.0
+    )  # confident, uniform over classes
     feats = torch.randn(n, 4)
-    out = GenerationScorer(4, kid_subsets=2, kid_subset_size=100, pr_max_points=300).score(reference_of(feats), feats, logits)
+    out = GenerationScorer(4, kid_subsets=2, kid_subset_size=100, pr_max_points=300).score(
+        reference_of(feats), feats, logits
+    )
     # each of the 10 splits holds ~500 shuffled labels: its class marginal is ~uniform, IS ~ K
     assert out["is_mean"] == pytest.approx(k, rel=0.02) and out["is_std"] < 0.1
     one_class = torch.nn.functional.one_hot(torch.zeros(n, dtype=torch.long), k).float() * 30.0
-    out = GenerationScorer(4, kid_subsets=2, kid_subset_size=100, pr_max_points=300).score(reference_of(feats), feats, one_class)
+    out = GenerationScorer(4, kid_subsets=2, kid_subset_size=100, pr_max_points=300).score(
+        reference_of(feats), feats, one_class
+    )
     assert out["is_mean"] == pytest.approx(1.0, abs=1e-3)
 
 
@@ -72,18 +78,28 @@ def test_precision_recall_identical_sets_and_dropped_mode():
     real = modes(200, [0, 1, 2, 3], g)
     p, r = precision_recall(real, real.clone())
     assert float(p) == 1.0 and float(r) == 1.0
-    p_full, r_full = (float(v) for v in precision_recall(real, modes(200, [0, 1, 2, 3], g)))  # a fresh draw: the baseline
-    p_drop, r_drop = (float(v) for v in precision_recall(real, modes(267, [0, 1, 2], g)))  # one of four modes missing
+    p_full, r_full = (
+        float(v) for v in precision_recall(real, modes(200, [0, 1, 2, 3], g))
+    )  # a fresh draw: the baseline
+    p_drop, r_drop = (
+        float(v) for v in precision_recall(real, modes(267, [0, 1, 2], g))
+    )  # one of four modes missing
     assert p_drop > 0.8 * p_full and r_full > 0.8
     assert r_drop == pytest.approx(0.75 * r_full, abs=0.05)  # recall loses the dropped quarter
-    p_out = float(precision_recall(real, modes(200, [0, 1, 4, 5], g))[0])  # half the samples off-manifold
+    p_out = float(
+        precision_recall(real, modes(200, [0, 1, 4, 5], g))[0]
+    )  # half the samples off-manifold
     assert p_out == pytest.approx(0.5 * p_full, abs=0.05)
 
 
 def test_knn_radius_is_kth_neighbour_distance():
     x = torch.tensor([[0.0], [1.0], [3.0], [6.0]])
-    torch.testing.assert_close(knn_radii(x, k=1), torch.tensor([1.0, 1.0, 2.0, 3.0], dtype=torch.float64))
-    torch.testing.assert_close(knn_radii(x, k=2), torch.tensor([3.0, 2.0, 3.0, 5.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        knn_radii(x, k=1), torch.tensor([1.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        knn_radii(x, k=2), torch.tensor([3.0, 2.0, 3.0, 5.0], dtype=torch.float64)
+    )
 
 
 def test_rank_chunks_partition_the_sample_set():

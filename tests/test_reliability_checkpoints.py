@@ -16,18 +16,25 @@ from hydra import compose, initialize_config_module
 
 from lightning_gen.autoencoder.module import Autoencoder
 from lightning_gen.callbacks.divergence import DivergenceError
+from lightning_gen.commands.train import train
 from lightning_gen.data.resumable import ResumableDataLoader
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.reliability.checkpoint_io import atomic_torch_save, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
 from lightning_gen.reliability.run_dir import RunLock
 from lightning_gen.reliability.state import collect_rng, restore_rng
-from lightning_gen.train import train
 
 SMALL = [
-    "debug=smoke", "data=digits", "model.widths=[8,16]", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
-    "callbacks.last_checkpoint.every_n_train_steps=2", "callbacks.image_grids=null",
-    "callbacks.reconstruction_metrics=null", "test=false", "name=rel",
+    "debug=smoke",
+    "data=digits",
+    "model.widths=[8,16]",
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=3",
+    "callbacks.last_checkpoint.every_n_train_steps=2",
+    "callbacks.image_grids=null",
+    "callbacks.reconstruction_metrics=null",
+    "test=false",
+    "name=rel",
 ]
 
 
@@ -56,7 +63,13 @@ def _failing_save(fail_with: BaseException):
     return save
 
 
-@pytest.mark.parametrize("exc, err", [(OSError(errno.ENOSPC, "No space left on device"), CheckpointError), (KeyboardInterrupt(), KeyboardInterrupt)])
+@pytest.mark.parametrize(
+    "exc, err",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), CheckpointError),
+        (KeyboardInterrupt(), KeyboardInterrupt),
+    ],
+)
 def test_failed_save_keeps_previous_file_and_leaves_no_temp(exc, err, tmp_path, monkeypatch):
     target = tmp_path / "last.ckpt"
     atomic_torch_save({"state_dict": {"w": torch.ones(3)}}, target)
@@ -64,7 +77,9 @@ def test_failed_save_keeps_previous_file_and_leaves_no_temp(exc, err, tmp_path, 
     monkeypatch.setattr(torch, "save", _failing_save(exc))
     with pytest.raises(err, match="disk full while saving" if err is CheckpointError else None):
         atomic_torch_save({"state_dict": {"w": torch.zeros(3)}}, target)
-    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "last.ckpt"
+    ]
     assert torch.equal(load_checkpoint(target)["state_dict"]["w"], torch.ones(3))
 
 
@@ -79,10 +94,15 @@ def test_disk_full_during_training_keeps_last_good_checkpoint(tmp_path, monkeypa
 
     monkeypatch.setattr(torch, "save", save)
     out = tmp_path / "run"
-    with pytest.raises(CheckpointError, match=r"disk full while saving .*\.ckpt: the previous checkpoint there is kept"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"disk full while saving .*\.ckpt: the previous checkpoint there is kept",
+    ):
         run(out)
     ckpt = load_checkpoint(out / "checkpoints" / "last.ckpt")
-    assert ckpt["global_step"] in (2, 3) and all(torch.isfinite(t).all() for t in ckpt["state_dict"].values())
+    assert ckpt["global_step"] in (2, 3) and all(
+        torch.isfinite(t).all() for t in ckpt["state_dict"].values()
+    )
     assert not list((out / "checkpoints").glob(".*.tmp"))
 
 
@@ -96,7 +116,9 @@ def test_truncated_empty_and_untrusted_files_are_refused(finished_run, tmp_path)
     (tmp_path / "empty.ckpt").write_bytes(b"")
     with pytest.raises(CheckpointError, match="is empty"):
         load_checkpoint(tmp_path / "empty.ckpt")
-    torch.save({"state_dict": {}, "payload": Path("/etc/passwd")}, tmp_path / "evil.ckpt")  # an arbitrary class
+    torch.save(
+        {"state_dict": {}, "payload": Path("/etc/passwd")}, tmp_path / "evil.ckpt"
+    )  # an arbitrary class
     with pytest.raises(CheckpointError, match="refused"):
         load_checkpoint(tmp_path / "evil.ckpt")
     torch.save({"weights": torch.ones(2)}, tmp_path / "plain.pt")
@@ -107,14 +129,24 @@ def test_truncated_empty_and_untrusted_files_are_refused(finished_run, tmp_path)
 def test_checkpoint_records_family_and_rng(finished_run):
     ckpt = load_checkpoint(finished_run / "checkpoints" / "last.ckpt")  # weights_only=True
     assert ckpt["lgen"]["model_class"] == "lightning_gen.autoencoder.module.Autoencoder"
-    assert ckpt["lgen"]["rng"]["torch"].dtype == torch.uint8 and len(ckpt["lgen"]["rng"]["python"][1]) == 625
+    assert (
+        ckpt["lgen"]["rng"]["torch"].dtype == torch.uint8
+        and len(ckpt["lgen"]["rng"]["python"][1]) == 625
+    )
     assert ckpt["global_step"] == 6
 
 
 def test_resume_errors_name_what_differs(finished_run, tmp_path):
-    saved = {p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file() and p.name != ".lock"}
-    with pytest.raises(CheckpointError, match=r"another family: it holds lightning_gen\.autoencoder\.module\.Autoencoder, this config builds lightning_gen\.vae\.module\.VAE"):
-        run(finished_run, "model=vae", "model.widths=[8,16]", f"resume={finished_run}")  # in place, as the CLI does
+    saved = {
+        p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file() and p.name != ".lock"
+    }
+    with pytest.raises(
+        CheckpointError,
+        match=r"another family: it holds lightning_gen\.autoencoder\.module\.Autoencoder, this config builds lightning_gen\.vae\.module\.VAE",
+    ):
+        run(
+            finished_run, "model=vae", "model.widths=[8,16]", f"resume={finished_run}"
+        )  # in place, as the CLI does
     assert {p: p.read_bytes() for p in saved} == saved  # nothing already saved was touched
     with pytest.raises(CheckpointError, match=r"latent_dim: checkpoint=16 config=8"):
         run(tmp_path / "b", "model.latent_dim=8", f"resume={finished_run}")
@@ -130,9 +162,13 @@ def test_resume_errors_name_what_differs(finished_run, tmp_path):
 def test_shape_mismatch_without_metadata_is_named(finished_run):
     ckpt = load_checkpoint(finished_run / "checkpoints" / "last.ckpt")
     del ckpt["lgen"]
-    ckpt["hyper_parameters"] = dict(Autoencoder(image_shape=[1, 16, 16], widths=[8, 16], latent_dim=4).hparams)
+    ckpt["hyper_parameters"] = dict(
+        Autoencoder(image_shape=[1, 16, 16], widths=[8, 16], latent_dim=4).hparams
+    )
     model = Autoencoder(image_shape=[1, 16, 16], widths=[8, 16], latent_dim=4)
-    with pytest.raises(CheckpointError, match=r"does not fit this model's parameters: .*\(4, \d+\)"):
+    with pytest.raises(
+        CheckpointError, match=r"does not fit this model's parameters: .*\(4, \d+\)"
+    ):
         check_compatible(ckpt, model, "x.ckpt")
 
 
@@ -153,10 +189,15 @@ class PoisonAtStep(L.Callback):
 def test_divergence_names_step_and_keeps_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
     poison = [f"+callbacks.poison._target_={__name__}.PoisonAtStep", "+callbacks.poison.step=4"]
-    with pytest.raises(DivergenceError, match=r"diverged at step 5 \(epoch 1\): train/loss=nan; last good checkpoint kept: .*last\.ckpt"):
+    with pytest.raises(
+        DivergenceError,
+        match=r"diverged at step 5 \(epoch 1\): train/loss=nan; last good checkpoint kept: .*last\.ckpt",
+    ):
         run(out, *poison)
     ckpt = load_checkpoint(out / "checkpoints" / "last.ckpt")
-    assert ckpt["global_step"] == 4 and all(torch.isfinite(t).all() for t in ckpt["state_dict"].values())
+    assert ckpt["global_step"] == 4 and all(
+        torch.isfinite(t).all() for t in ckpt["state_dict"].values()
+    )
 
 
 # -- run folder ------------------------------------------------------------------------------------
@@ -198,7 +239,10 @@ def test_loader_order_depends_on_seed_and_epoch_and_resumes_mid_epoch():
     resumed.load_state_dict({"epoch": 0, "consumed": 2})
     assert [b[0].tolist() for b in resumed] == full[2:]
     resumed.consumed, resumed.epoch_batches = 5, 5
-    assert resumed.state_dict() == {"epoch": 1, "consumed": 0}  # a finished epoch resumes at the next
+    assert resumed.state_dict() == {
+        "epoch": 1,
+        "consumed": 0,
+    }  # a finished epoch resumes at the next
 
 
 def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
@@ -210,7 +254,9 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     atomic_torch_save({"state_dict": {}, "rng": collect_rng()}, tmp_path / "r.ckpt")
     expected = (torch.rand(3), np.random.rand(3), random.random())
     restore_rng(load_checkpoint(tmp_path / "r.ckpt")["rng"])
-    assert torch.equal(torch.rand(3), expected[0]) and np.array_equal(np.random.rand(3), expected[1])
+    assert torch.equal(torch.rand(3), expected[0]) and np.array_equal(
+        np.random.rand(3), expected[1]
+    )
     assert random.random() == expected[2]
 
 
@@ -222,7 +268,7 @@ def test_slurm_requeue_calls_scontrol_with_the_job_id(tmp_path, monkeypatch):
     assert slurm_requeue() is None  # not under SLURM: nothing to requeue
     fake = tmp_path / "bin" / "scontrol"
     fake.parent.mkdir()
-    fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/called\n")
+    fake.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/called\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{shutil.os.environ['PATH']}")
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
@@ -258,16 +304,31 @@ def test_divergence_in_a_logged_metric_of_a_manual_optimisation_module(tmp_path)
     from lightning_gen.callbacks.divergence import DivergenceGuard
 
     ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=0, every_n_train_steps=1)
-    trainer = L.Trainer(max_steps=10, callbacks=[DivergenceGuard(), ckpt], logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path)
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(40, 2)), batch_size=4)
-    with pytest.raises(DivergenceError, match=r"diverged at step 2 \(epoch 0\): train/g_loss=nan; last good checkpoint kept: .*last\.ckpt"):
+    trainer = L.Trainer(
+        max_steps=10,
+        callbacks=[DivergenceGuard(), ckpt],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.randn(40, 2)), batch_size=4
+    )
+    with pytest.raises(
+        DivergenceError,
+        match=r"diverged at step 2 \(epoch 0\): train/g_loss=nan; last good checkpoint kept: .*last\.ckpt",
+    ):
         trainer.fit(ManualNaN(bad_step=2), data)
-    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 1  # the step before
+    assert (
+        torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 1
+    )  # the step before
 
 
-def test_second_lgen_train_in_a_fixed_run_dir_fails_before_hydra_writes_there(tmp_path, monkeypatch, capsys):
-    from lightning_gen.train import main
+def test_second_lgen_train_in_a_fixed_run_dir_fails_before_hydra_writes_there(
+    tmp_path, monkeypatch, capsys
+):
+    from lightning_gen.commands.train import main
 
     out = tmp_path / "run"
     out.mkdir()
@@ -275,7 +336,9 @@ def test_second_lgen_train_in_a_fixed_run_dir_fails_before_hydra_writes_there(tm
     with RunLock(out), pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 2 and "is in use by another run" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no .hydra/, train.log or config.yaml
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".lock"
+    ]  # no .hydra/, train.log or config.yaml
 
 
 def test_atomic_writes_get_normal_file_permissions(tmp_path):

@@ -12,15 +12,23 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from lightning_gen.commands.train import train
 from lightning_gen.errors import ConfigError, DataError
 from lightning_gen.reliability.checkpoint_io import load_checkpoint
 from lightning_gen.reliability.loggers import ResumableCSVLogger, resume_logger_overrides
-from lightning_gen.train import train
 from tests.data_files import write_image
 
 FOLDER = [
-    "debug=smoke", "data=folder", "model.widths=[8,16]", "data.source.image_size=16", "data.batch_size=4",
-    "data.limit=null", "trainer.max_epochs=1", "callbacks.image_grids=null", "test=false", "name=rel",
+    "debug=smoke",
+    "data=folder",
+    "model.widths=[8,16]",
+    "data.source.image_size=16",
+    "data.batch_size=4",
+    "data.limit=null",
+    "trainer.max_epochs=1",
+    "callbacks.image_grids=null",
+    "test=false",
+    "name=rel",
 ]
 
 
@@ -47,7 +55,11 @@ def assert_untouched(out: Path) -> None:
     [
         (lambda d: d / "missing", DataError, r"image folder .*missing does not exist"),
         (lambda d: (d / "empty").mkdir() or d / "empty", DataError, r"no images with extensions"),
-        (lambda d: images(d / "few", 3), ConfigError, r"data.batch_size=4 is larger than the training split \(\d images\)"),
+        (
+            lambda d: images(d / "few", 3),
+            ConfigError,
+            r"data.batch_size=4 is larger than the training split \(\d images\)",
+        ),
     ],
     ids=["missing-dataset", "empty-folder", "batch-larger-than-dataset"],
 )
@@ -80,21 +92,31 @@ def test_mixed_sizes_channels_and_skipped_corrupt_files_train(tmp_path):
         p.rename(root / f"rgb_{p.name}")
     (root / "broken.png").write_bytes(b"garbage")
     out = tmp_path / "run"
-    metrics = run(out, f"data.source.root={root}", "data.source.on_corrupt=skip", "data.source.channels=3")
+    metrics = run(
+        out, f"data.source.root={root}", "data.source.on_corrupt=skip", "data.source.channels=3"
+    )
     ckpt = load_checkpoint(out / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["image_shape"] == [3, 16, 16] and metrics["val/loss"] > 0
 
 
 # -- loggers continue the resumed run ----------------------------------------------------------
 def test_logger_configs_are_rewritten_for_a_resume():
-    cfg = OmegaConf.create({
-        "csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "save_dir": "x"},
-        "tensorboard": {"_target_": "lightning.pytorch.loggers.TensorBoardLogger", "save_dir": "x"},
-        "wandb": {"_target_": "lightning_gen.loggers.make_wandb_logger", "project": "p"},
-    })
+    cfg = OmegaConf.create(
+        {
+            "csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "save_dir": "x"},
+            "tensorboard": {
+                "_target_": "lightning.pytorch.loggers.TensorBoardLogger",
+                "save_dir": "x",
+            },
+            "wandb": {"_target_": "lightning_gen.loggers.make_wandb_logger", "project": "p"},
+        }
+    )
     OmegaConf.set_struct(cfg, True)
     resume_logger_overrides(cfg, global_step=7, wandb_id="abc123")
-    assert cfg.csv._target_ == "lightning_gen.reliability.loggers.ResumableCSVLogger" and cfg.csv.resume_step == 7
+    assert (
+        cfg.csv._target_ == "lightning_gen.reliability.loggers.ResumableCSVLogger"
+        and cfg.csv.resume_step == 7
+    )
     assert cfg.tensorboard.purge_step == 7
     assert cfg.wandb.id == "abc123" and cfg.wandb.resume == "allow"
 
@@ -108,4 +130,6 @@ def test_resumable_csv_logger_keeps_rows_before_the_resume_step(tmp_path):
     again.log_metrics({"train/loss": 40.0}, step=4)
     again.save()
     rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"] and rows[-1].startswith("4,40.0")
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"] and rows[-1].startswith(
+        "4,40.0"
+    )

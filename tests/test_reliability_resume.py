@@ -19,9 +19,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
+from lightning_gen.commands.train import train
 from lightning_gen.reliability.checkpoint_io import load_checkpoint
 from lightning_gen.reliability.signals import RunInterrupted
-from lightning_gen.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 # 3 epochs x 4 batches of 16 digits (16x16), a mid-epoch last.ckpt every 3 steps
@@ -44,7 +44,9 @@ class SignalAtStep(L.Callback):
     """Send ``sig`` to this process when ``global_step == step``: at the batch end (before checkpoint
     callbacks see the step) or, with ``at_start``, at the next batch start (mid-batch)."""
 
-    def __init__(self, step: int, sig: str = "SIGKILL", at_start: bool = False, rank: int | None = None) -> None:
+    def __init__(
+        self, step: int, sig: str = "SIGKILL", at_start: bool = False, rank: int | None = None
+    ) -> None:
         self.step, self.sig, self.at_start, self.rank = step, sig, at_start, rank
 
     def _maybe_send(self, trainer) -> None:
@@ -63,14 +65,21 @@ class SignalAtStep(L.Callback):
 def run_in_process(out: Path, *overrides: str) -> dict[str, float]:
     """``lgen train`` in this process, run folder ``out``."""
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
-        cfg = compose("train", overrides=[*COMMON, *overrides, "name=rel", f"paths.output_dir={out}"])
+        cfg = compose(
+            "train", overrides=[*COMMON, *overrides, "name=rel", f"paths.output_dir={out}"]
+        )
     return train(cfg)
 
 
 def lgen_train(root: Path, *overrides: str) -> tuple[list[str], dict[str, str]]:
     """The ``lgen train`` command line and environment (same thread count as this process, for bitwise equality)."""
-    env = {**os.environ, "LGEN_ROOT": str(root), "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONWARNINGS": "ignore"}
-    return [sys.executable, "-m", "lightning_gen.cli", "train", *COMMON, *overrides], env
+    env = {
+        **os.environ,
+        "LGEN_ROOT": str(root),
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),
+        "PYTHONWARNINGS": "ignore",
+    }
+    return [sys.executable, "-m", "lightning_gen.commands.cli", "train", *COMMON, *overrides], env
 
 
 def run_subprocess(root: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -80,15 +89,25 @@ def run_subprocess(root: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 def assert_same_run(a: Path, b: Path) -> None:
     """Final weights, optimizer state, loop counters and metrics.json of two runs are identical."""
-    ca, cb = load_checkpoint(a / "checkpoints" / "last.ckpt"), load_checkpoint(b / "checkpoints" / "last.ckpt")
+    ca, cb = (
+        load_checkpoint(a / "checkpoints" / "last.ckpt"),
+        load_checkpoint(b / "checkpoints" / "last.ckpt"),
+    )
     assert ca["global_step"] == cb["global_step"] == 12
     for key in ("state_dict", "current_model_state"):
         assert (key in ca) == (key in cb)
         for name, t in ca.get(key, {}).items():
             assert torch.equal(t, cb[key][name]), f"{key}.{name} differs"
-    for sa, sb in zip(ca["optimizer_states"][0]["state"].values(), cb["optimizer_states"][0]["state"].values(), strict=True):
+    for sa, sb in zip(
+        ca["optimizer_states"][0]["state"].values(),
+        cb["optimizer_states"][0]["state"].values(),
+        strict=True,
+    ):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    ma, mb = json.loads((a / "metrics.json").read_text()), json.loads((b / "metrics.json").read_text())
+    ma, mb = (
+        json.loads((a / "metrics.json").read_text()),
+        json.loads((b / "metrics.json").read_text()),
+    )
     assert ma == mb and ma["global_step"] == 12 and ma["val"]["val/loss"] > 0
 
 
@@ -107,11 +126,18 @@ def reference(tmp_path_factory) -> Path:
 
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(reference, tmp_path):
     out = tmp_path / "runs" / "killed"
-    killed = run_subprocess(tmp_path, "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep", "+callbacks.kill.step=8", f"hydra.run.dir={out}")
+    killed = run_subprocess(
+        tmp_path,
+        "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep",
+        "+callbacks.kill.step=8",
+        f"hydra.run.dir={out}",
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     ckpt = load_checkpoint(out / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 6 and ckpt["epoch"] == 1  # mid-epoch: batch 2 of 4 of epoch 1
-    assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "consumed": 2}]
+    assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
+        {"epoch": 1, "consumed": 2}
+    ]
     steps_before = [int(r["step"]) for r in csv_rows(out) if r["train/loss"]]
     assert max(steps_before) == 6  # the row of step 6 (after the checkpoint) was written, then lost
 
@@ -130,12 +156,20 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(reference, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "sig, step", [("SIGTERM", 4), ("SIGUSR1", 5), ("SIGINT", 3)]  # step 4: last batch of epoch 0
+    "sig, step",
+    [("SIGTERM", 4), ("SIGUSR1", 5), ("SIGINT", 3)],  # step 4: last batch of epoch 0
 )
-def test_stop_signal_saves_checkpoint_and_resume_is_exact(sig, step, reference, tmp_path, monkeypatch):
+def test_stop_signal_saves_checkpoint_and_resume_is_exact(
+    sig, step, reference, tmp_path, monkeypatch
+):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     out = tmp_path / "run"
-    kill = [f"+callbacks.kill._target_={__name__}.SignalAtStep", f"+callbacks.kill.step={step - 1}", f"+callbacks.kill.sig={sig}", "+callbacks.kill.at_start=true"]
+    kill = [
+        f"+callbacks.kill._target_={__name__}.SignalAtStep",
+        f"+callbacks.kill.step={step - 1}",
+        f"+callbacks.kill.sig={sig}",
+        "+callbacks.kill.at_start=true",
+    ]
     with pytest.raises(RunInterrupted, match=f"stopped by {sig} at step {step}"):
         run_in_process(out, *kill)
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == step
@@ -161,31 +195,54 @@ class SwapProbe(L.Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:  # runs before EMA swaps back
         if self.before is not None:
-            self.swapped_in.append(any(not torch.equal(a, p) for a, p in zip(self.before, pl_module.parameters(), strict=True)))
+            self.swapped_in.append(
+                any(
+                    not torch.equal(a, p)
+                    for a, p in zip(self.before, pl_module.parameters(), strict=True)
+                )
+            )
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.before is not None:
-            self.swapped_back.append(all(torch.equal(a, p) for a, p in zip(self.before, pl_module.parameters(), strict=True)))
+            self.swapped_back.append(
+                all(
+                    torch.equal(a, p)
+                    for a, p in zip(self.before, pl_module.parameters(), strict=True)
+                )
+            )
             self.before = None
 
 
 def test_ema_is_swapped_back_and_survives_resume(tmp_path):
     probe = SwapProbe()
-    import lightning_gen.train as train_module
+    import lightning_gen.commands.train as train_module
 
     real = train_module.instantiate_group
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(train_module, "instantiate_group", lambda g: [probe, *real(g)] if g is not None and "ema" in g else real(g))
+    monkey.setattr(
+        train_module,
+        "instantiate_group",
+        lambda g: [probe, *real(g)] if g is not None and "ema" in g else real(g),
+    )
     try:
         ref = tmp_path / "ref"
         run_in_process(ref, "callbacks=ema")
     finally:
         monkey.undo()
-    assert probe.swapped_in == [True] * 3 and probe.swapped_back == [True] * 2  # 3 validations, 2 followed by training
-    assert "current_model_state" in load_checkpoint(ref / "checkpoints" / "last.ckpt")  # EMA and raw weights stored
+    assert (
+        probe.swapped_in == [True] * 3 and probe.swapped_back == [True] * 2
+    )  # 3 validations, 2 followed by training
+    assert "current_model_state" in load_checkpoint(
+        ref / "checkpoints" / "last.ckpt"
+    )  # EMA and raw weights stored
 
     out = tmp_path / "run"
-    kill = [f"+callbacks.kill._target_={__name__}.SignalAtStep", "+callbacks.kill.step=4", "+callbacks.kill.sig=SIGTERM", "+callbacks.kill.at_start=true"]
+    kill = [
+        f"+callbacks.kill._target_={__name__}.SignalAtStep",
+        "+callbacks.kill.step=4",
+        "+callbacks.kill.sig=SIGTERM",
+        "+callbacks.kill.at_start=true",
+    ]
     with pytest.raises(RunInterrupted):
         run_in_process(out, "callbacks=ema", *kill)
     run_in_process(out, "callbacks=ema", f"resume={out}")
@@ -198,14 +255,21 @@ def test_external_sigterm_to_lgen_train_exits_143_with_a_resumable_checkpoint(tm
     cmd, env = lgen_train(tmp_path, "trainer.max_epochs=50", f"hydra.run.dir={out}")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while not (out / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
+    while (
+        not (out / "checkpoints" / "last.ckpt").exists()
+        and time.monotonic() < deadline
+        and proc.poll() is None
+    ):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 143, err[-2000:]
     line = next(x for x in err.splitlines() if x.startswith("stopped:"))
     step = int(line.split(" at step ")[1].split(";")[0])
-    assert f"resume={out}" in line and load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == step
+    assert (
+        f"resume={out}" in line
+        and load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == step
+    )
 
 
 @pytest.mark.slow
@@ -213,7 +277,12 @@ def test_resume_continues_the_same_wandb_run(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     out = tmp_path / "run"
-    kill = [f"+callbacks.kill._target_={__name__}.SignalAtStep", "+callbacks.kill.step=4", "+callbacks.kill.sig=SIGTERM", "+callbacks.kill.at_start=true"]
+    kill = [
+        f"+callbacks.kill._target_={__name__}.SignalAtStep",
+        "+callbacks.kill.step=4",
+        "+callbacks.kill.sig=SIGTERM",
+        "+callbacks.kill.at_start=true",
+    ]
     with pytest.raises(RunInterrupted):
         run_in_process(out, "logger=wandb", *kill)
     run_id = load_checkpoint(out / "checkpoints" / "last.ckpt")["lgen"]["wandb_id"]
@@ -228,8 +297,12 @@ def test_ddp_stop_signal_on_one_rank_stops_every_rank_at_one_step_then_resumes(t
     ``resume=`` then finishes the run under DDP in the same folder."""
     out = tmp_path / "runs" / "ddp"
     ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
-    killer = ["+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep", "+callbacks.kill.step=5",
-              "+callbacks.kill.sig=SIGTERM", "+callbacks.kill.rank=1"]
+    killer = [
+        "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep",
+        "+callbacks.kill.step=5",
+        "+callbacks.kill.sig=SIGTERM",
+        "+callbacks.kill.rank=1",
+    ]
     stopped = run_subprocess(tmp_path, *ddp, *killer, f"hydra.run.dir={out}")
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     assert "stopped: stopped by a stop signal on another rank at step 5" in stopped.stderr
@@ -255,9 +328,18 @@ class RecordTestWeights(L.Callback):
 
 def test_ema_runs_are_tested_with_the_averaged_weights_of_the_best_checkpoint(tmp_path):
     out = tmp_path / "run"
-    run_in_process(out, "callbacks=ema", f"+callbacks.record._target_={__name__}.RecordTestWeights", "test=true")
+    run_in_process(
+        out,
+        "callbacks=ema",
+        f"+callbacks.record._target_={__name__}.RecordTestWeights",
+        "test=true",
+    )
     best = load_checkpoint(out / "checkpoints" / "best.ckpt")
     averaged, raw = best["state_dict"], best["current_model_state"]
-    assert any(not torch.equal(averaged[k], raw[k]) for k in averaged)  # EMA differs from the raw weights
+    assert any(
+        not torch.equal(averaged[k], raw[k]) for k in averaged
+    )  # EMA differs from the raw weights
     for k, v in averaged.items():
-        assert torch.equal(RecordTestWeights.seen[k], v), f"test used other weights than best.ckpt's averaged {k}"
+        assert torch.equal(RecordTestWeights.seen[k], v), (
+            f"test used other weights than best.ckpt's averaged {k}"
+        )

@@ -20,7 +20,9 @@ EXPERIMENTS = ["dae_mnist", "vae_mnist", "cvae_mnist", "ae_photo_patches"]
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sweep")
-    r = run_lgen("train", "-m", f"experiment={','.join(EXPERIMENTS)}", "debug=smoke", root=root, timeout=600)
+    r = run_lgen(
+        "train", "-m", f"experiment={','.join(EXPERIMENTS)}", "debug=smoke", root=root, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return root / "runs"
 
@@ -50,13 +52,17 @@ def test_each_run_folder_holds_config_checkpoints_metrics_and_grids(sweep, name)
     grid = Image.open(run / "images" / "reconstructions_epoch000.png")
     c, h = (3, 32) if name == "ae_photo_patches" else (1, 28)
     assert grid.mode == ("RGB" if c == 3 else "L") and grid.height >= 2 * h
-    assert (run / "csv" / "metrics.csv").read_text().startswith("epoch") or "val/psnr" in (run / "csv" / "metrics.csv").read_text()
+    assert (run / "csv" / "metrics.csv").read_text().startswith("epoch") or "val/psnr" in (
+        run / "csv" / "metrics.csv"
+    ).read_text()
 
 
 def test_sampling_families_write_sample_grids(sweep):
     for name in ("vae_mnist", "cvae_mnist"):
         assert (_run_dir(sweep, name) / "images" / "samples_epoch000.png").exists()
-    assert not (_run_dir(sweep, "dae_mnist") / "images" / "samples_epoch000.png").exists()  # a DAE does not sample
+    assert not (
+        _run_dir(sweep, "dae_mnist") / "images" / "samples_epoch000.png"
+    ).exists()  # a DAE does not sample
 
 
 def test_denoising_run_reports_noisy_and_denoised_psnr(sweep):
@@ -64,7 +70,7 @@ def test_denoising_run_reports_noisy_and_denoised_psnr(sweep):
     assert {"val/psnr_noisy", "val/psnr_denoised"} <= set(metrics["val"])
 
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "lightning_gen" / "configs" / "experiment"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "experiment"
 # latent diffusion needs a trained autoencoder checkpoint: smoke-trained in tests/test_diffusion_family.py
 OTHER_EXPERIMENTS = sorted(
     p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem not in {*EXPERIMENTS, "ldm_mnist"}
@@ -74,7 +80,14 @@ OTHER_EXPERIMENTS = sorted(
 @pytest.fixture(scope="module")
 def sweep_other_families(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sweep_all")
-    r = run_lgen("train", "-m", f"experiment={','.join(OTHER_EXPERIMENTS)}", "debug=smoke", root=root, timeout=900)
+    r = run_lgen(
+        "train",
+        "-m",
+        f"experiment={','.join(OTHER_EXPERIMENTS)}",
+        "debug=smoke",
+        root=root,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return root / "runs"
 
@@ -86,4 +99,6 @@ def test_every_other_experiment_trains_through_the_cli(sweep_other_families, nam
     metrics = json.loads((run / "metrics.json").read_text())
     assert "val/loss" in metrics["val"] and metrics["global_step"] > 0, metrics
     assert all(isinstance(v, float) for v in metrics["val"].values()), metrics  # finite numbers
-    assert list((run / "images").glob("*_test.png")) or name == "sr_mnist"  # sr_mnist turns grids off
+    assert (
+        list((run / "images").glob("*_test.png")) or name == "sr_mnist"
+    )  # sr_mnist turns grids off

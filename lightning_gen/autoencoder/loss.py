@@ -37,5 +37,7 @@ def get_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     from lightning_gen.errors import ConfigError
 
     if name not in RECONSTRUCTION_LOSSES:
-        raise ConfigError(f"model.loss={name!r} is not a reconstruction loss; choose one of {sorted(RECONSTRUCTION_LOSSES)}")
+        raise ConfigError(
+            f"model.loss={name!r} is not a reconstruction loss; choose one of {sorted(RECONSTRUCTION_LOSSES)}"
+        )
     return RECONSTRUCTION_LOSSES[name]

@@ -80,8 +80,14 @@ class Autoencoder(L.LightningModule):
         self.log(f"{stage}/loss", self.loss_fn(x_hat, x).mean(), prog_bar=True, sync_dist=True)
         if self.noise_fn is not None:
             to01 = dict(data_range=2.0)
-            self.log(f"{stage}/psnr_noisy", peak_signal_noise_ratio(noisy, x, **to01), sync_dist=True)
-            self.log(f"{stage}/psnr_denoised", peak_signal_noise_ratio(x_hat, x, **to01), sync_dist=True)
+            self.log(
+                f"{stage}/psnr_noisy", peak_signal_noise_ratio(noisy, x, **to01), sync_dist=True
+            )
+            self.log(
+                f"{stage}/psnr_denoised", peak_signal_noise_ratio(x_hat, x, **to01), sync_dist=True
+            )
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )

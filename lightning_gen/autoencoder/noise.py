@@ -39,5 +39,7 @@ def get_noise(name: str) -> Callable[[torch.Tensor, float], torch.Tensor]:
     from lightning_gen.errors import ConfigError
 
     if name not in NOISE_MODELS:
-        raise ConfigError(f"model.noise={name!r} is not a noise model; choose one of {sorted(NOISE_MODELS)}")
+        raise ConfigError(
+            f"model.noise={name!r} is not a noise model; choose one of {sorted(NOISE_MODELS)}"
+        )
     return NOISE_MODELS[name]

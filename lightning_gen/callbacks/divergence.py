@@ -48,7 +48,9 @@ def last_good_checkpoint(trainer: L.Trainer) -> str | None:
     folder = getattr(ckpt, "dirpath", None)
     if not folder or not Path(folder).is_dir():
         return None
-    files = sorted(Path(folder).glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", -p.stat().st_mtime))
+    files = sorted(
+        Path(folder).glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", -p.stat().st_mtime)
+    )
     return str(files[0]) if files else None
 
 
@@ -81,7 +83,14 @@ class DivergenceGuard(L.Callback):
             "then resume from it"
         )
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         found = _non_finite(_this_step_metrics(trainer), self.prefixes)
         if found is None and self.check_loss:
             loss = outputs.get("loss") if isinstance(outputs, dict) else outputs

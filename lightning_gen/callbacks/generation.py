@@ -55,12 +55,28 @@ class GenerationMetrics(L.Callback):
         filename: str = "generation_metrics.jsonl",
     ) -> None:
         if num_samples < 2 or chunk_size < 1 or every_n_epochs < 1:
-            raise ConfigError("generation_metrics: num_samples >= 2, chunk_size >= 1 and every_n_epochs >= 1 are required")
+            raise ConfigError(
+                "generation_metrics: num_samples >= 2, chunk_size >= 1 and every_n_epochs >= 1 are required"
+            )
         self.extractor_spec, self.cache_dir = extractor, cache_dir
-        self.num_samples, self.chunk_size, self.every_n_epochs = num_samples, chunk_size, every_n_epochs
-        self.reference_split, self.reference_count, self.seed = reference_split, reference_count, seed
-        self.scorer_args = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size,
-                            "is_splits": is_splits, "pr_k": pr_k, "pr_max_points": pr_max_points, "seed": seed}
+        self.num_samples, self.chunk_size, self.every_n_epochs = (
+            num_samples,
+            chunk_size,
+            every_n_epochs,
+        )
+        self.reference_split, self.reference_count, self.seed = (
+            reference_split,
+            reference_count,
+            seed,
+        )
+        self.scorer_args = {
+            "kid_subsets": kid_subsets,
+            "kid_subset_size": kid_subset_size,
+            "is_splits": is_splits,
+            "pr_k": pr_k,
+            "pr_max_points": pr_max_points,
+            "seed": seed,
+        }
         self.on_test, self.strict, self.filename = on_test, strict, filename
         self.active = False
         self.extractor: FeatureExtractor | None = None
@@ -77,13 +93,18 @@ class GenerationMetrics(L.Callback):
             return
         dm = trainer.datamodule
         if dm is None or not hasattr(dm, "split_dataloader"):
-            raise ConfigError("GenerationMetrics needs an ImageDataModule (split_dataloader) for reference statistics")
+            raise ConfigError(
+                "GenerationMetrics needs an ImageDataModule (split_dataloader) for reference statistics"
+            )
         if self.num_samples < self.chunk_size * trainer.world_size:
             raise ConfigError(
                 f"generation_metrics.num_samples={self.num_samples} gives some of the {trainer.world_size} ranks no "
                 f"chunk of {self.chunk_size}; lower chunk_size or raise num_samples"
             )
-        for turn in (True, False):  # rank 0 first (trains/extracts and writes), then everyone else reads
+        for turn in (
+            True,
+            False,
+        ):  # rank 0 first (trains/extracts and writes), then everyone else reads
             if trainer.is_global_zero == turn:
                 self._prepare(dm, trainer.strategy.root_device)
             trainer.strategy.barrier("generation_metrics_reference")
@@ -91,7 +112,9 @@ class GenerationMetrics(L.Callback):
     def _prepare(self, dm: Any, device: torch.device) -> None:
         t0 = time.perf_counter()
         self.extractor = resolve_extractor(self.extractor_spec, dm, self.cache_dir).to(device)
-        self.reference = self.cache.get(dm, self.extractor, self.reference_split, self.reference_count)
+        self.reference = self.cache.get(
+            dm, self.extractor, self.reference_split, self.reference_count
+        )
         self.scorer = GenerationScorer(self.extractor.num_features, **self.scorer_args)
         how = "loaded from cache" if self.reference.from_cache else "computed and cached"
         self.setup_seconds = time.perf_counter() - t0
@@ -104,36 +127,69 @@ class GenerationMetrics(L.Callback):
         """The measurement protocol recorded next to every number (and part of the cache key)."""
         assert self.reference is not None
         fp = self.reference.fingerprint
-        return {"extractor": fp["extractor"], "reference_split": fp["split"], "reference_count": fp["count"],
-                "reference_data_hash": fp["data_hash"], "stats_dtype": fp["stats_dtype"], "dataset": fp["dataset"],
-                "image_shape": fp["image_shape"], "num_generated": self.num_samples, "chunk_size": self.chunk_size,
-                "seed": self.seed, **{k: v for k, v in self.scorer_args.items() if k != "seed"}}
+        return {
+            "extractor": fp["extractor"],
+            "reference_split": fp["split"],
+            "reference_count": fp["count"],
+            "reference_data_hash": fp["data_hash"],
+            "stats_dtype": fp["stats_dtype"],
+            "dataset": fp["dataset"],
+            "image_shape": fp["image_shape"],
+            "num_generated": self.num_samples,
+            "chunk_size": self.chunk_size,
+            "seed": self.seed,
+            **{k: v for k, v in self.scorer_args.items() if k != "seed"},
+        }
 
     # -- hooks ----------------------------------------------------------------------------------------
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.active or trainer.sanity_checking:
             return
         scheduled = (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        if scheduled or trainer.state.fn == TrainerFn.VALIDATING:  # `trainer.validate` always scores
+        if (
+            scheduled or trainer.state.fn == TrainerFn.VALIDATING
+        ):  # `trainer.validate` always scores
             self.evaluate(trainer, pl_module, "val")
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.active and self.on_test:
             self.evaluate(trainer, pl_module, "test")
 
-    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> dict[str, float]:
+    def evaluate(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str
+    ) -> dict[str, float]:
         """Sample, extract, score and log now. Runs on every rank (compute syncs states)."""
         t0 = time.perf_counter()
         assert self.extractor is not None and self.reference is not None
         self.extractor.to(pl_module.device)
-        weights = trainer.datamodule.label_counts(self.reference_split) if trainer.datamodule.num_classes else None
-        feats, logits = sample_features(pl_module, self.extractor, self.num_samples, self.chunk_size, self.seed,
-                                        trainer.global_rank, trainer.world_size, weights)
-        values = self.scorer.score(self.reference, feats, logits, trainer.is_global_zero, self.num_samples)
+        weights = (
+            trainer.datamodule.label_counts(self.reference_split)
+            if trainer.datamodule.num_classes
+            else None
+        )
+        feats, logits = sample_features(
+            pl_module,
+            self.extractor,
+            self.num_samples,
+            self.chunk_size,
+            self.seed,
+            trainer.global_rank,
+            trainer.world_size,
+            weights,
+        )
+        values = self.scorer.score(
+            self.reference, feats, logits, trainer.is_global_zero, self.num_samples
+        )
         pl_module.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=False)
         self.timings.append(time.perf_counter() - t0)
-        record = {"stage": stage, "epoch": trainer.current_epoch, "global_step": trainer.global_step,
-                  **values, "seconds": round(self.timings[-1], 3), "protocol": self.protocol()}
+        record = {
+            "stage": stage,
+            "epoch": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            **values,
+            "seconds": round(self.timings[-1], 3),
+            "protocol": self.protocol(),
+        }
         self.history.append(record)
         if trainer.is_global_zero and trainer.default_root_dir:
             path = Path(trainer.default_root_dir) / self.filename

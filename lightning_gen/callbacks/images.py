@@ -33,7 +33,9 @@ class ImageGrids(PeriodicWriter):
     validation batch when it has that. Files: ``<run>/images/<kind>_epoch<E>.png``.
     """
 
-    def __init__(self, num_images: int = 64, every_n_epochs: int = 1, dirname: str = "images") -> None:
+    def __init__(
+        self, num_images: int = 64, every_n_epochs: int = 1, dirname: str = "images"
+    ) -> None:
         self.num_images, self.every_n_epochs, self.dirname = num_images, every_n_epochs, dirname
         self._batch: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
@@ -44,7 +46,9 @@ class ImageGrids(PeriodicWriter):
                 f"{type(pl_module).__name__} has neither. Remove callbacks.image_grids."
             )
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
         if batch_idx == 0:
             x, y = batch
             self._batch = (x[: self.num_images], None if y is None else y[: self.num_images])
@@ -55,15 +59,23 @@ class ImageGrids(PeriodicWriter):
         grids: dict[str, torch.Tensor] = {}
         if isinstance(pl_module, CanSample):
             cond = None
-            if self._batch is not None and self._batch[1] is not None and takes_condition(pl_module.sample):
+            if (
+                self._batch is not None
+                and self._batch[1] is not None
+                and takes_condition(pl_module.sample)
+            ):
                 cond = self._batch[1]
             n = len(cond) if cond is not None else self.num_images
             grids["samples"] = pl_module.sample(n, condition=cond)
         if isinstance(pl_module, CanReconstruct) and self._batch is not None:
             x, y = self._batch
             x = x.to(pl_module.device)
-            x_hat = call_with_condition(pl_module.reconstruct, x, None if y is None else y.to(pl_module.device))
-            pairs = torch.stack([x, x_hat.to(x.dtype)], 1).flatten(0, 1)  # (2B, C, H, W): original, recon
+            x_hat = call_with_condition(
+                pl_module.reconstruct, x, None if y is None else y.to(pl_module.device)
+            )
+            pairs = torch.stack([x, x_hat.to(x.dtype)], 1).flatten(
+                0, 1
+            )  # (2B, C, H, W): original, recon
             grids["reconstructions"] = pairs
         paths = []
         if trainer.is_global_zero:
@@ -71,5 +83,10 @@ class ImageGrids(PeriodicWriter):
             for kind, imgs in grids.items():
                 nrow = 16 if kind == "reconstructions" else None
                 paths.append(save_grid(imgs.float().cpu(), out / f"{kind}_{tag}.png", nrow))
-                log_image(trainer, f"images/{kind}", make_grid(imgs.float().cpu(), nrow), trainer.global_step)
+                log_image(
+                    trainer,
+                    f"images/{kind}",
+                    make_grid(imgs.float().cpu(), nrow),
+                    trainer.global_step,
+                )
         return paths

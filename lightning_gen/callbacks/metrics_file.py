@@ -32,7 +32,9 @@ class MetricsFile(L.Callback):
             if k.startswith(f"{stage}/"):
                 f = float(v)
                 values[k] = f if math.isfinite(f) else str(f)
-        self.record.update({"epoch": trainer.current_epoch, "global_step": trainer.global_step, stage: values})
+        self.record.update(
+            {"epoch": trainer.current_epoch, "global_step": trainer.global_step, stage: values}
+        )
         if trainer.is_global_zero:
             write_json_atomic(Path(trainer.default_root_dir) / self.filename, self.record)
 

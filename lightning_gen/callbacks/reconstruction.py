@@ -62,7 +62,9 @@ class ReconstructionMetrics(L.Callback):
     def on_test_epoch_start(self, trainer, pl_module):
         self._to_device(pl_module)
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
         self._update(pl_module, batch)
 
     def on_validation_epoch_end(self, trainer, pl_module):

@@ -26,7 +26,9 @@ class MNISTBundled:
         x, y = mnist_data()  # (5000, 784) float in [0, 255], (5000,)
         images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
         labels = torch.from_numpy(y.astype(np.int64))
-        return ImageTensorDataset(resize_uint8(images, self.image_size), labels, [str(i) for i in range(10)])
+        return ImageTensorDataset(
+            resize_uint8(images, self.image_size), labels, [str(i) for i in range(10)]
+        )
 
 
 class SklearnDigits:
@@ -42,10 +44,19 @@ class SklearnDigits:
         d = load_digits()
         images = torch.from_numpy((d.images * (255.0 / 16.0)).round().astype(np.uint8))[:, None]
         labels = torch.from_numpy(d.target.astype(np.int64))
-        return ImageTensorDataset(resize_uint8(images, self.image_size), labels, [str(i) for i in range(10)])
+        return ImageTensorDataset(
+            resize_uint8(images, self.image_size), labels, [str(i) for i in range(10)]
+        )
 
 
-DEFAULT_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
+DEFAULT_PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+)
 
 
 class SkimagePatches:

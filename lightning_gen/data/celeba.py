@@ -38,7 +38,9 @@ def crop_resize(data: bytes, crop: int, size: int) -> np.ndarray:
         w, h = img.size
         c = min(crop, w, h)
         left, top = (w - c) // 2, (h - c) // 2
-        img = img.crop((left, top, left + c, top + c)).resize((size, size), Image.Resampling.BICUBIC)
+        img = img.crop((left, top, left + c, top + c)).resize(
+            (size, size), Image.Resampling.BICUBIC
+        )
         return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
 
 
@@ -103,15 +105,25 @@ class CelebA64:
         """``(name, bytes)`` of each image, sorted, from the extracted folder or the zip."""
         folder = self.dir / "img_align_celeba"
         if folder.is_dir():
-            paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            paths = sorted(
+                p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+            )
             for p in paths[: self.max_images]:
                 yield str(p), p.read_bytes()
             return
-        path = ensure_file(self.dir / self.archive, self.urls, self.md5, self.download,
-                           f"CelebA64 (no {folder} either; manual download: {PAGE})", self.verify)
+        path = ensure_file(
+            self.dir / self.archive,
+            self.urls,
+            self.md5,
+            self.download,
+            f"CelebA64 (no {folder} either; manual download: {PAGE})",
+            self.verify,
+        )
         try:
             with zipfile.ZipFile(path) as zf:
-                names = sorted(n for n in zf.namelist() if n.lower().endswith((".jpg", ".jpeg", ".png")))
+                names = sorted(
+                    n for n in zf.namelist() if n.lower().endswith((".jpg", ".jpeg", ".png"))
+                )
                 for name in names[: self.max_images]:
                     yield f"{path}:{name}", zf.read(name)
         except (zipfile.BadZipFile, OSError) as exc:
@@ -131,9 +143,18 @@ class CelebA64:
 
     def prepare(self) -> None:
         """Download (if ``download``) and checksum the archive unless images or a cache are present."""
-        if not (self.cache and self.cache_path.is_file()) and not (self.dir / "img_align_celeba").is_dir():
-            ensure_file(self.dir / self.archive, self.urls, self.md5, self.download,
-                        f"CelebA64 (no {self.dir / 'img_align_celeba'} either; manual download: {PAGE})", self.verify)
+        if (
+            not (self.cache and self.cache_path.is_file())
+            and not (self.dir / "img_align_celeba").is_dir()
+        ):
+            ensure_file(
+                self.dir / self.archive,
+                self.urls,
+                self.md5,
+                self.download,
+                f"CelebA64 (no {self.dir / 'img_align_celeba'} either; manual download: {PAGE})",
+                self.verify,
+            )
 
     def load(self) -> ImageTensorDataset:
         """Decode (or read the cache of) every face as ``uint8`` ``(N, 3, S, S)``."""
@@ -145,9 +166,15 @@ class CelebA64:
             for chunk in _chunks(self._files(), 4096):  # bounded memory: 4096 JPEGs at a time
                 decoded += [a for a in pool.map(self._decode, chunk) if a is not None]
         if self.skipped:
-            log.warning("CelebA64: skipped %d unreadable image(s), e.g. %s", len(self.skipped), self.skipped[0])
+            log.warning(
+                "CelebA64: skipped %d unreadable image(s), e.g. %s",
+                len(self.skipped),
+                self.skipped[0],
+            )
         if not decoded:
-            raise DataError(f"CelebA64: no readable images in {self.dir} (looked for img_align_celeba/ and {self.archive})")
+            raise DataError(
+                f"CelebA64: no readable images in {self.dir} (looked for img_align_celeba/ and {self.archive})"
+            )
         images = np.stack(decoded)  # (N, 3, S, S)
         if self.cache:
             part = self.cache_path.with_name(self.cache_path.name + ".part.npy")

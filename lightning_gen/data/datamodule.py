@@ -47,7 +47,9 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         if not hasattr(source, "load"):
             raise ConfigError(f"data.source must have a load() method; got {type(source).__name__}")
-        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        if not (
+            0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1
+        ):
             raise ConfigError(
                 f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must be in [0, 1) "
                 "and sum to less than 1"
@@ -75,7 +77,9 @@ class ImageDataModule(L.LightningDataModule):
         full = self.source.load()
         n = min(len(full), self.limit) if self.limit else len(full)
         if n == 0:
-            raise DataError(f"{type(self.source).__name__} returned no images; check its path/arguments")
+            raise DataError(
+                f"{type(self.source).__name__} returned no images; check its path/arguments"
+            )
         n_val, n_test = int(round(n * self.val_fraction)), int(round(n * self.test_fraction))
         n_train = n - n_val - n_test
         if n_train < 1:
@@ -87,7 +91,9 @@ class ImageDataModule(L.LightningDataModule):
             )
         # a seeded permutation of the whole source; `limit` keeps its first n entries, so a limited
         # run draws from every class even when the source is sorted by class (image folders)
-        perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed))[:n].tolist()
+        perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed))[
+            :n
+        ].tolist()
         self.full = full
         self.splits = {
             "train": Subset(full, perm[:n_train]),

@@ -28,7 +28,9 @@ class ImageTensorDataset(Dataset):
         class_names: Sequence[str] | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+            raise ValueError(
+                f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
+            )
         if labels is not None and len(labels) != len(images):
             raise ValueError(f"{len(labels)} labels for {len(images)} images")
         self.images = images
@@ -66,5 +68,7 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize ``uint8`` ``(N, C, H, W)`` to ``(N, C, size, size)`` with antialiased bilinear filtering."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
-    x = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    x = F.interpolate(
+        images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
     return x.round().clamp(0, 255).to(torch.uint8)

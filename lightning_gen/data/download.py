@@ -71,13 +71,19 @@ def download(urls: Sequence[str], dest: str | Path, md5: str | None = None) -> P
         part.replace(dest)
         return dest
     raise DataError(
-        f"could not download {dest.name} into {dest.parent}; tried: " + "; ".join(errors)
+        f"could not download {dest.name} into {dest.parent}; tried: "
+        + "; ".join(errors)
         + f". Download it by hand from one of these URLs and place it at {dest}"
     )
 
 
 def ensure_file(
-    path: Path, urls: Sequence[str], md5: str | None, allow_download: bool, dataset: str, verify: bool = True
+    path: Path,
+    urls: Sequence[str],
+    md5: str | None,
+    allow_download: bool,
+    dataset: str,
+    verify: bool = True,
 ) -> Path:
     """Return ``path`` if it exists (MD5-checked when ``verify``); download it if allowed, else explain."""
     if path.is_file():

@@ -79,7 +79,9 @@ def decode_image(
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()  # (C, H, W)
 
 
-def list_images(root: Path, extensions: Sequence[str]) -> tuple[list[Path], list[int] | None, list[str]]:
+def list_images(
+    root: Path, extensions: Sequence[str]
+) -> tuple[list[Path], list[int] | None, list[str]]:
     """Image files under ``root`` (sorted) with labels from class subfolders, or ``None`` if unlabelled.
 
     Labelled when ``root`` holds no images itself but has subfolders with images: each immediate
@@ -91,8 +93,10 @@ def list_images(root: Path, extensions: Sequence[str]) -> tuple[list[Path], list
     def images_in(folder: Path, recursive: bool) -> list[Path]:
         found = folder.rglob("*") if recursive else folder.iterdir()
         return sorted(
-            p for p in found
-            if p.is_file() and p.suffix.lower() in exts
+            p
+            for p in found
+            if p.is_file()
+            and p.suffix.lower() in exts
             and not any(part.startswith(".") for part in p.relative_to(root).parts)
         )
 
@@ -113,8 +117,13 @@ class FolderDataset(Dataset):
     """Lazily decoded images: one file read per item; yields ``(image in [-1, 1] (C, S, S), label)``."""
 
     def __init__(
-        self, paths: list[Path], labels: list[int] | None, class_names: list[str],
-        image_size: int, channels: int, resize: str,
+        self,
+        paths: list[Path],
+        labels: list[int] | None,
+        class_names: list[str],
+        image_size: int,
+        channels: int,
+        resize: str,
     ) -> None:
         self.paths, self.class_names = paths, class_names
         self.labels = None if labels is None else torch.tensor(labels, dtype=torch.long)
@@ -163,12 +172,21 @@ class ImageFolder:
         if channels not in PIL_MODE:
             raise ConfigError(f"data.source.channels={channels}: must be 1 (greyscale) or 3 (RGB)")
         if resize not in RESIZE_MODES:
-            raise ConfigError(f"data.source.resize={resize!r}: choose one of {sorted(RESIZE_MODES)}")
+            raise ConfigError(
+                f"data.source.resize={resize!r}: choose one of {sorted(RESIZE_MODES)}"
+            )
         if on_corrupt not in ("fail", "skip"):
             raise ConfigError(f"data.source.on_corrupt={on_corrupt!r}: choose 'fail' or 'skip'")
         if image_size < 1:
-            raise ConfigError(f"data.source.image_size must be a positive integer, got {image_size}")
-        self.root, self.image_size, self.channels, self.resize = Path(root), image_size, channels, resize
+            raise ConfigError(
+                f"data.source.image_size must be a positive integer, got {image_size}"
+            )
+        self.root, self.image_size, self.channels, self.resize = (
+            Path(root),
+            image_size,
+            channels,
+            resize,
+        )
         self.extensions, self.on_corrupt = list(extensions), on_corrupt
         self.cache, self.verify = cache, verify
         self.skipped: list[Path] = []
@@ -208,13 +226,24 @@ class ImageFolder:
             images = [decoded[i] for i in keep] if self.cache else []
         if self.skipped:
             shown = ", ".join(str(p) for p in self.skipped[:5])
-            log.warning("ImageFolder %s: skipped %d unreadable image(s): %s%s", self.root,
-                        len(self.skipped), shown, " ..." if len(self.skipped) > 5 else "")
+            log.warning(
+                "ImageFolder %s: skipped %d unreadable image(s): %s%s",
+                self.root,
+                len(self.skipped),
+                shown,
+                " ..." if len(self.skipped) > 5 else "",
+            )
         if not keep:
-            raise DataError(f"all {len(paths)} images in {self.root} are unreadable (e.g. {paths[0]})")
+            raise DataError(
+                f"all {len(paths)} images in {self.root} are unreadable (e.g. {paths[0]})"
+            )
         paths = [paths[i] for i in keep]
         labels = None if labels is None else [labels[i] for i in keep]
         if not self.cache:
-            return FolderDataset(paths, labels, class_names, self.image_size, self.channels, self.resize)
+            return FolderDataset(
+                paths, labels, class_names, self.image_size, self.channels, self.resize
+            )
         stacked = torch.stack(images)  # (N, C, S, S) uint8
-        return ImageTensorDataset(stacked, None if labels is None else torch.tensor(labels), class_names or None)
+        return ImageTensorDataset(
+            stacked, None if labels is None else torch.tensor(labels), class_names or None
+        )

@@ -42,7 +42,9 @@ class PairedTensorDataset(Dataset):
 
     def __init__(self, sources: torch.Tensor, targets: torch.Tensor) -> None:
         if len(sources) != len(targets) or sources.shape[2:] != targets.shape[2:]:
-            raise DataError(f"sources {tuple(sources.shape)} and targets {tuple(targets.shape)} do not pair up")
+            raise DataError(
+                f"sources {tuple(sources.shape)} and targets {tuple(targets.shape)} do not pair up"
+            )
         self.sources, self.targets = sources, targets
 
     def __len__(self) -> int:
@@ -70,24 +72,32 @@ class UnpairedTensorDataset(PairedTensorDataset):
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor) -> None:
         if a.shape[1:] != b.shape[1:]:
-            raise DataError(f"domain A images {tuple(a.shape[1:])} and B images {tuple(b.shape[1:])} differ in shape")
+            raise DataError(
+                f"domain A images {tuple(a.shape[1:])} and B images {tuple(b.shape[1:])} differ in shape"
+            )
         self.sources, self.targets = a, b
 
     def __len__(self) -> int:
         return max(len(self.sources), len(self.targets))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return from_uint8(self.targets[i % len(self.targets)]), from_uint8(self.sources[i % len(self.sources)])
+        return from_uint8(self.targets[i % len(self.targets)]), from_uint8(
+            self.sources[i % len(self.sources)]
+        )
 
 
 # -- folders -----------------------------------------------------------------------------------
 def list_images(folder: Path) -> dict[str, Path]:
     """``{stem: path}`` of the image files directly in ``folder``; DataError if missing or empty."""
     if not folder.is_dir():
-        raise DataError(f"no folder {folder}: paired/unpaired data needs {folder.parent}/A and {folder.parent}/B")
+        raise DataError(
+            f"no folder {folder}: paired/unpaired data needs {folder.parent}/A and {folder.parent}/B"
+        )
     files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS}
     if not files:
-        raise DataError(f"domain folder {folder} is empty: put images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in it")
+        raise DataError(
+            f"domain folder {folder} is empty: put images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in it"
+        )
     return files
 
 
@@ -107,7 +117,9 @@ def read_images(paths: list[Path], size: int, channels: int) -> torch.Tensor:
 class PairedFolders:
     """``root/A/<name>.*`` (source) paired with ``root/B/<name>.*`` (target) by file name stem."""
 
-    def __init__(self, root: str, image_size: int = 64, channels: int = 3, source_channels: int | None = None) -> None:
+    def __init__(
+        self, root: str, image_size: int = 64, channels: int = 3, source_channels: int | None = None
+    ) -> None:
         self.root, self.image_size = Path(root), image_size
         self.channels, self.source_channels = channels, source_channels or channels
 
@@ -180,7 +192,9 @@ class PairedTask:
 
     def __init__(self, images: Any, task: str = "edges") -> None:
         if task not in SOURCE_TRANSFORMS:
-            raise ConfigError(f"data.source.task={task!r} is not a demo task; choose one of {sorted(SOURCE_TRANSFORMS)}")
+            raise ConfigError(
+                f"data.source.task={task!r} is not a demo task; choose one of {sorted(SOURCE_TRANSFORMS)}"
+            )
         self.images, self.task = images, task
 
     def load(self) -> PairedTensorDataset:

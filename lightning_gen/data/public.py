@@ -41,14 +41,18 @@ def read_idx(path: str | Path) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read IDX file {path}: {exc}; delete it and download again") from exc
+        raise DataError(
+            f"cannot read IDX file {path}: {exc}; delete it and download again"
+        ) from exc
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()})")
     ndim = data[3]
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">i4", count=ndim, offset=4))
     body = data[4 + 4 * ndim :]
     if len(body) != int(np.prod(shape)):
-        raise DataError(f"{path}: header says shape {shape} but holds {len(body)} bytes; file truncated?")
+        raise DataError(
+            f"{path}: header says shape {shape} but holds {len(body)} bytes; file truncated?"
+        )
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
@@ -58,8 +62,12 @@ class _PublicSource:
     folder: ClassVar[str]
 
     def __init__(
-        self, root: str | Path, split: str = "train", image_size: int | None = None,
-        download: bool = False, verify: bool = True,
+        self,
+        root: str | Path,
+        split: str = "train",
+        image_size: int | None = None,
+        download: bool = False,
+        verify: bool = True,
     ) -> None:
         if split not in SPLITS:
             raise ConfigError(f"data.source.split={split!r}: choose one of {list(SPLITS)}")
@@ -74,7 +82,9 @@ class _PublicSource:
     def _splits(self) -> tuple[str, ...]:
         return ("train", "test") if self.split == "all" else (self.split,)
 
-    def _finish(self, images: np.ndarray, labels: np.ndarray, names: list[str]) -> ImageTensorDataset:
+    def _finish(
+        self, images: np.ndarray, labels: np.ndarray, names: list[str]
+    ) -> ImageTensorDataset:
         x = torch.from_numpy(np.ascontiguousarray(images))  # (N, C, H, W) uint8
         if self.image_size is not None:
             x = resize_uint8(x, self.image_size)
@@ -92,10 +102,14 @@ class MNIST(_PublicSource):
     ]
     files: ClassVar[dict[str, tuple[tuple[str, str], tuple[str, str]]]] = {
         # split: ((images file, md5), (labels file, md5))
-        "train": (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-                  ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")),
-        "test": (("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-                 ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")),
+        "train": (
+            ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ),
+        "test": (
+            ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+            ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+        ),
     }
     class_names: ClassVar[list[str]] = [str(i) for i in range(10)]
 
@@ -104,7 +118,9 @@ class MNIST(_PublicSource):
         if raw.is_file() and not (self.dir / name).is_file():  # already unpacked by the user
             return raw
         urls = [m + name for m in self.mirrors]
-        return ensure_file(self.dir / name, urls, md5, self.download, type(self).__name__, self.verify)
+        return ensure_file(
+            self.dir / name, urls, md5, self.download, type(self).__name__, self.verify
+        )
 
     def prepare(self) -> None:
         """Download (if ``download``) and checksum the files of the chosen split(s)."""
@@ -119,7 +135,9 @@ class MNIST(_PublicSource):
             (img_name, img_md5), (lab_name, lab_md5) = self.files[split]
             x, y = read_idx(self._file(img_name, img_md5)), read_idx(self._file(lab_name, lab_md5))
             if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-                raise DataError(f"{self.dir}: {split} images {x.shape} and labels {y.shape} do not match")
+                raise DataError(
+                    f"{self.dir}: {split} images {x.shape} and labels {y.shape} do not match"
+                )
             xs.append(x[:, None])
             ys.append(y)
         return self._finish(np.concatenate(xs), np.concatenate(ys), self.class_names)
@@ -134,14 +152,26 @@ class FashionMNIST(MNIST):
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ]
     files: ClassVar[dict[str, tuple[tuple[str, str], tuple[str, str]]]] = {
-        "train": (("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-                  ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe")),
-        "test": (("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-                 ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")),
+        "train": (
+            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        ),
+        "test": (
+            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        ),
     }
     class_names: ClassVar[list[str]] = [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ]
 
 
@@ -150,7 +180,12 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     ALLOWED: ClassVar[set[tuple[str, str]]] = {
         (mod, name)
-        for mod in ("numpy.core.multiarray", "numpy._core.multiarray", "numpy", "numpy.core.numeric")
+        for mod in (
+            "numpy.core.multiarray",
+            "numpy._core.multiarray",
+            "numpy",
+            "numpy.core.numeric",
+        )
         for name in ("_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer")
     } | {("_codecs", "encode")}  # bytes written by Python 3 pickles at protocol 2
 
@@ -175,10 +210,20 @@ class CIFAR10(_PublicSource):
     archive, md5 = "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"
     urls: ClassVar[list[str]] = ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
     batches: ClassVar[dict[str, list[str]]] = {
-        "train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"],
+        "train": [f"data_batch_{i}" for i in range(1, 6)],
+        "test": ["test_batch"],
     }
     class_names: ClassVar[list[str]] = [
-        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
     ]
 
     def _members(self) -> dict[str, bytes]:
@@ -187,7 +232,9 @@ class CIFAR10(_PublicSource):
         extracted = self.dir / "cifar-10-batches-py"
         if extracted.is_dir() and all((extracted / b).is_file() for b in wanted):
             return {b: (extracted / b).read_bytes() for b in wanted}
-        path = ensure_file(self.dir / self.archive, self.urls, self.md5, self.download, "CIFAR10", self.verify)
+        path = ensure_file(
+            self.dir / self.archive, self.urls, self.md5, self.download, "CIFAR10", self.verify
+        )
         out: dict[str, bytes] = {}
         try:
             with tarfile.open(path, "r|gz") as tar:  # stream: one pass, no gzip seeks back

@@ -47,15 +47,21 @@ class ResumableDataLoader(DataLoader):
     def __init__(self, dataset: Any, *, seed: int = 0, shuffle: bool = True, **kwargs: Any) -> None:
         kwargs.pop("sampler", None)
         kwargs.pop("shuffle", None)
-        super().__init__(dataset, sampler=EpochShuffleSampler(len(dataset), seed, shuffle), **kwargs)
+        super().__init__(
+            dataset, sampler=EpochShuffleSampler(len(dataset), seed, shuffle), **kwargs
+        )
         self.resume_seed = seed
         self.consumed = 0  # batches of this epoch already trained on (set by RunState)
-        self.epoch_batches: int | float = float("inf")  # batches per epoch after limit_train_batches
+        self.epoch_batches: int | float = float(
+            "inf"
+        )  # batches per epoch after limit_train_batches
         self._skip = 0
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         # workers' base seed from (seed, epoch) too: iterating never draws from the global RNG
-        self.generator = torch.Generator().manual_seed(self.resume_seed * 1_000_003 + int(self.sampler.epoch))
+        self.generator = torch.Generator().manual_seed(
+            self.resume_seed * 1_000_003 + int(self.sampler.epoch)
+        )
         skip, self._skip = self._skip, 0
         self.consumed = skip
         if skip == 0:

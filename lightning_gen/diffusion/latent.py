@@ -61,26 +61,51 @@ class LatentDiffusion(DiffusionModel):
     ) -> None:
         if autoencoder is None:
             if not autoencoder_ckpt:
-                raise ConfigError("latent diffusion needs model.autoencoder_ckpt=<path to an autoencoder/VAE .ckpt>")
+                raise ConfigError(
+                    "latent diffusion needs model.autoencoder_ckpt=<path to an autoencoder/VAE .ckpt>"
+                )
             ae, autoencoder = load_autoencoder(autoencoder_ckpt, image_shape)
         else:
             ae = build_autoencoder(autoencoder)
         with torch.no_grad():
-            self._latent_dim = int(ae.encode(torch.zeros(1, *image_shape)).shape[1])  # plain int: allowed before init
+            self._latent_dim = int(
+                ae.encode(torch.zeros(1, *image_shape)).shape[1]
+            )  # plain int: allowed before init
         super().__init__(
-            image_shape, num_classes, timesteps, schedule, prediction, loss_weighting, conditional=conditional,
-            label_dropout=label_dropout, guidance_scale=guidance_scale, sampler=sampler,
-            sampling_steps=sampling_steps, eta=eta, clip_denoised=False, lr=lr, weight_decay=weight_decay,
+            image_shape,
+            num_classes,
+            timesteps,
+            schedule,
+            prediction,
+            loss_weighting,
+            conditional=conditional,
+            label_dropout=label_dropout,
+            guidance_scale=guidance_scale,
+            sampler=sampler,
+            sampling_steps=sampling_steps,
+            eta=eta,
+            clip_denoised=False,
+            lr=lr,
+            weight_decay=weight_decay,
         )
-        self.save_hyperparameters({"autoencoder": autoencoder, "autoencoder_ckpt": autoencoder_ckpt,
-                                   "latent_scale": latent_scale, "hidden": hidden, "depth": depth})
+        self.save_hyperparameters(
+            {
+                "autoencoder": autoencoder,
+                "autoencoder_ckpt": autoencoder_ckpt,
+                "latent_scale": latent_scale,
+                "hidden": hidden,
+                "depth": depth,
+            }
+        )
         self.autoencoder = ae.eval().requires_grad_(False)
         self.latent_scale: float | None = latent_scale
 
     def build_network(self) -> nn.Module:
         """An MLP denoiser over the ``D``-dimensional latents."""
         k = self.hparams.num_classes if self.hparams.conditional else 0
-        return MLPDenoiser(self._latent_dim, self.hparams.get("hidden", 512), self.hparams.get("depth", 4), k)
+        return MLPDenoiser(
+            self._latent_dim, self.hparams.get("hidden", 512), self.hparams.get("depth", 4), k
+        )
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -131,7 +156,9 @@ def load_autoencoder(path: str, image_shape: Sequence[int]) -> tuple[nn.Module, 
         )
     hp = dict(model.hparams)
     if hp.get("conditional"):
-        raise CheckpointError(f"{path} holds a conditional {name}; latent diffusion needs an unconditional decoder")
+        raise CheckpointError(
+            f"{path} holds a conditional {name}; latent diffusion needs an unconditional decoder"
+        )
     if list(hp.get("image_shape", [])) != list(image_shape):
         raise CheckpointError(
             f"{path} was trained on images of shape {list(hp.get('image_shape', []))}, but this data has "

@@ -39,7 +39,9 @@ LOSS_WEIGHTINGS: dict[str, Callable[[NoiseSchedule, torch.Tensor], torch.Tensor]
 def get_weighting(name: str) -> Callable[[NoiseSchedule, torch.Tensor], torch.Tensor]:
     """Look up a loss weighting by name; raise a ConfigError naming the valid choices."""
     if name not in LOSS_WEIGHTINGS:
-        raise ConfigError(f"model.loss_weighting={name!r} is not a weighting; choose one of {sorted(LOSS_WEIGHTINGS)}")
+        raise ConfigError(
+            f"model.loss_weighting={name!r} is not a weighting; choose one of {sorted(LOSS_WEIGHTINGS)}"
+        )
     return LOSS_WEIGHTINGS[name]
 
 

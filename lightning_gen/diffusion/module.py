@@ -52,7 +52,9 @@ class DiffusionModel(L.LightningModule):
     ) -> None:
         super().__init__()
         if conditional and num_classes < 2:
-            raise ConfigError("a class-conditional diffusion model needs labelled data (num_classes >= 2); use model=ddpm")
+            raise ConfigError(
+                "a class-conditional diffusion model needs labelled data (num_classes >= 2); use model=ddpm"
+            )
         if not 0.0 <= label_dropout <= 1.0:
             raise ConfigError(f"model.label_dropout={label_dropout} must be in [0, 1]")
         self.save_hyperparameters()
@@ -67,8 +69,13 @@ class DiffusionModel(L.LightningModule):
         hp = self.hparams
         c, h, _ = hp.image_shape
         return UNet(
-            c, h, hp.widths, hp.num_res_blocks, hp.num_classes if hp.conditional else 0,
-            cond_channels=c if hp.low_res_factor > 1 else 0, attention=hp.attention,
+            c,
+            h,
+            hp.widths,
+            hp.num_res_blocks,
+            hp.num_classes if hp.conditional else 0,
+            cond_channels=c if hp.low_res_factor > 1 else 0,
+            attention=hp.attention,
         )
 
     @property
@@ -99,7 +106,9 @@ class DiffusionModel(L.LightningModule):
 
     def upsample(self, low: torch.Tensor) -> torch.Tensor:
         """A low-res image ``(B, C, h, w)`` bilinearly resized to the model's image size."""
-        return F.interpolate(low, size=tuple(self.hparams.image_shape[1:]), mode="bilinear", align_corners=False)
+        return F.interpolate(
+            low, size=tuple(self.hparams.image_shape[1:]), mode="bilinear", align_corners=False
+        )
 
     def _labels(self, n: int, condition: Any) -> torch.Tensor | None:
         if not self.hparams.conditional:
@@ -111,7 +120,9 @@ class DiffusionModel(L.LightningModule):
     def _image_condition(self, n: int, condition: Any) -> torch.Tensor | None:
         if self.hparams.low_res_factor <= 1:
             return None
-        if not (isinstance(condition, torch.Tensor) and condition.ndim == 4 and len(condition) == n):
+        if not (
+            isinstance(condition, torch.Tensor) and condition.ndim == 4 and len(condition) == n
+        ):
             raise ValueError(
                 "this super-resolution model needs condition=<low-res images (n, C, h, w) in [-1, 1]>; "
                 "use `lgen sample mode=super_resolution` or super_resolve()"
@@ -119,7 +130,9 @@ class DiffusionModel(L.LightningModule):
         return self.upsample(condition.to(self.device).float())
 
     # -- training ----------------------------------------------------------------------------------
-    def _loss(self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def _loss(
+        self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         cond = self.low_res_condition(x)
         z = self.to_diffusion_space(x)
         labels = y if self.hparams.conditional else None
@@ -128,9 +141,18 @@ class DiffusionModel(L.LightningModule):
             labels = torch.where(drop, torch.full_like(labels, self.null_label), labels)
         t = noise = None
         if generator is not None:  # deterministic validation loss
-            t = torch.randint(0, self.schedule.timesteps, (len(z),), generator=generator).to(z.device)
+            t = torch.randint(0, self.schedule.timesteps, (len(z),), generator=generator).to(
+                z.device
+            )
             noise = torch.randn(z.shape, generator=generator).to(z.device)
-        return diffusion_loss(lambda xt, tt: self.net(xt, tt, labels, cond), self.schedule, z, self.weighting, t, noise)
+        return diffusion_loss(
+            lambda xt, tt: self.net(xt, tt, labels, cond),
+            self.schedule,
+            z,
+            self.weighting,
+            t,
+            noise,
+        )
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(*batch).mean()
@@ -180,13 +202,22 @@ class DiffusionModel(L.LightningModule):
         project = None
         if known is not None:
             if mask is None or tuple(known.shape[1:]) != self.data_shape:
-                raise ValueError(f"inpainting needs known images of shape (n, {self.data_shape}) and a mask")
-            project = inpainting_projection(self.schedule, known.to(self.device), mask.to(self.device), generator)
+                raise ValueError(
+                    f"inpainting needs known images of shape (n, {self.data_shape}) and a mask"
+                )
+            project = inpainting_projection(
+                self.schedule, known.to(self.device), mask.to(self.device), generator
+            )
         run = get_sampler(sampler or hp.sampler)
         z = run(
-            denoise, self.schedule, x, steps=steps or hp.sampling_steps, eta=hp.eta if eta is None else eta,
+            denoise,
+            self.schedule,
+            x,
+            steps=steps or hp.sampling_steps,
+            eta=hp.eta if eta is None else eta,
             clip=1.0 if hp.clip_denoised and self.data_shape == tuple(hp.image_shape) else None,
-            project=project, generator=generator,
+            project=project,
+            generator=generator,
         )
         return self.to_images(z)
 

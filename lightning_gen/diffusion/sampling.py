@@ -97,7 +97,10 @@ def get_sampler(name: str) -> Callable[..., torch.Tensor]:
 
 
 def inpainting_projection(
-    schedule: NoiseSchedule, known: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+    schedule: NoiseSchedule,
+    known: torch.Tensor,
+    mask: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> Projection:
     """A ``project`` hook that keeps the known pixels at every step.
 
@@ -108,13 +111,22 @@ def inpainting_projection(
     mask = mask.to(known.dtype)
 
     def project(x: torch.Tensor, s: int) -> torch.Tensor:
-        ref = known if s < 0 else schedule.add_noise(known, _noise(known, generator), _timestep(s, known))
+        ref = (
+            known
+            if s < 0
+            else schedule.add_noise(known, _noise(known, generator), _timestep(s, known))
+        )
         return mask * ref + (1 - mask) * x
 
     return project
 
 
-def guided(denoise_cond: Callable[..., torch.Tensor], labels: torch.Tensor | None, null_label: int, scale: float) -> Denoiser:
+def guided(
+    denoise_cond: Callable[..., torch.Tensor],
+    labels: torch.Tensor | None,
+    null_label: int,
+    scale: float,
+) -> Denoiser:
     """Classifier-free guidance: ``(1 - w) * f(x, t, null) + w * f(x, t, y)``.
 
     ``w = 0`` is the unconditional model, ``w = 1`` the conditional one, ``w > 1`` extrapolates.

@@ -21,7 +21,9 @@ def linear_betas(timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.0
     Short schedules (T < 1000) take larger steps, capped at 0.999, so ``abar_{T-1}`` stays near 0.
     """
     scale = 1000.0 / timesteps
-    return torch.linspace(beta_start * scale, beta_end * scale, timesteps, dtype=torch.float64).clamp(max=0.999)
+    return torch.linspace(
+        beta_start * scale, beta_end * scale, timesteps, dtype=torch.float64
+    ).clamp(max=0.999)
 
 
 def cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
@@ -31,10 +33,11 @@ def cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> t
     return (1 - abar[1:] / abar[:-1]).clamp(max=max_beta)
 
 
-BETA_SCHEDULES: dict[str, Callable[[int], torch.Tensor]] = {"linear": linear_betas, "cosine": cosine_betas}
+BETA_SCHEDULES: dict[str, Callable[[int], torch.Tensor]] = {
+    "linear": linear_betas,
+    "cosine": cosine_betas,
+}
 PREDICTIONS = ("epsilon", "v", "x0")
-
-
 
 
 class NoiseSchedule:
@@ -45,23 +48,39 @@ class NoiseSchedule:
     lookups return float32 on the device of ``t``.
     """
 
-    def __init__(self, timesteps: int = 1000, schedule: str = "linear", prediction: str = "epsilon") -> None:
+    def __init__(
+        self, timesteps: int = 1000, schedule: str = "linear", prediction: str = "epsilon"
+    ) -> None:
         if schedule not in BETA_SCHEDULES:
-            raise ConfigError(f"model.schedule={schedule!r} is not a noise schedule; choose one of {sorted(BETA_SCHEDULES)}")
+            raise ConfigError(
+                f"model.schedule={schedule!r} is not a noise schedule; choose one of {sorted(BETA_SCHEDULES)}"
+            )
         if prediction not in PREDICTIONS:
-            raise ConfigError(f"model.prediction={prediction!r} is not a prediction target; choose one of {list(PREDICTIONS)}")
+            raise ConfigError(
+                f"model.prediction={prediction!r} is not a prediction target; choose one of {list(PREDICTIONS)}"
+            )
         if timesteps < 2:
             raise ConfigError(f"model.timesteps={timesteps} must be at least 2")
         self.timesteps, self.schedule, self.prediction = timesteps, schedule, prediction
         self.betas = BETA_SCHEDULES[schedule](timesteps)  # (T,)
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = torch.cumprod(self.alphas, 0)  # abar_t
-        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+        self.alphas_cumprod_prev = torch.cat(
+            [torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]]
+        )
         # posterior q(x_{t-1} | x_t, x_0): variance beta~_t and mean coefficients on x_0 and x_t
-        self.posterior_variance = self.betas * (1 - self.alphas_cumprod_prev) / (1 - self.alphas_cumprod)
-        self.posterior_mean_coef_x0 = self.betas * self.alphas_cumprod_prev.sqrt() / (1 - self.alphas_cumprod)
-        self.posterior_mean_coef_xt = (1 - self.alphas_cumprod_prev) * self.alphas.sqrt() / (1 - self.alphas_cumprod)
-        self.abar_with_end = torch.cat([self.alphas_cumprod, torch.ones(1, dtype=torch.float64)])  # index -1 -> 1
+        self.posterior_variance = (
+            self.betas * (1 - self.alphas_cumprod_prev) / (1 - self.alphas_cumprod)
+        )
+        self.posterior_mean_coef_x0 = (
+            self.betas * self.alphas_cumprod_prev.sqrt() / (1 - self.alphas_cumprod)
+        )
+        self.posterior_mean_coef_xt = (
+            (1 - self.alphas_cumprod_prev) * self.alphas.sqrt() / (1 - self.alphas_cumprod)
+        )
+        self.abar_with_end = torch.cat(
+            [self.alphas_cumprod, torch.ones(1, dtype=torch.float64)]
+        )  # index -1 -> 1
         self._device_tables: dict[tuple[str, torch.device], torch.Tensor] = {}
 
     def _gather(self, name: str, t: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -95,7 +114,9 @@ class NoiseSchedule:
     def inference_timesteps(self, steps: int) -> list[int]:
         """``steps`` evenly spaced timesteps from ``T-1`` down to 0 (DDIM's sub-sequence)."""
         if not 1 <= steps <= self.timesteps:
-            raise ConfigError(f"sampling steps={steps} must be between 1 and the model's timesteps ({self.timesteps})")
+            raise ConfigError(
+                f"sampling steps={steps} must be between 1 and the model's timesteps ({self.timesteps})"
+            )
         ts = torch.linspace(0, self.timesteps - 1, steps).round().long().unique()
         return ts.flip(0).tolist()
 
@@ -138,5 +159,8 @@ class NoiseSchedule:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of ``q(x_{t-1} | x_t, x_0)``; mean has ``x_t``'s shape, variance ``(B, 1, ...)``."""
         n = x_t.ndim
-        mean = self._gather("posterior_mean_coef_x0", t, n) * x0 + self._gather("posterior_mean_coef_xt", t, n) * x_t
+        mean = (
+            self._gather("posterior_mean_coef_x0", t, n) * x0
+            + self._gather("posterior_mean_coef_xt", t, n) * x_t
+        )
         return mean, self._gather("posterior_variance", t, n)

@@ -60,7 +60,14 @@ class AdversarialModule(L.LightningModule):
         raise NotImplementedError
 
     # -- one optimiser step --------------------------------------------------------------
-    def optimizer_step_on(self, opt, loss: torch.Tensor, modules: Sequence[nn.Module], others: Sequence[nn.Module], name: str) -> None:
+    def optimizer_step_on(
+        self,
+        opt,
+        loss: torch.Tensor,
+        modules: Sequence[nn.Module],
+        others: Sequence[nn.Module],
+        name: str,
+    ) -> None:
         """Backward ``loss`` (touching ``others`` for DDP), log ``train/{name}_grad_norm``, clip, step.
 
         ``modules`` own the parameters of ``opt``. The step is skipped when ``loss`` is not finite.

@@ -79,7 +79,9 @@ def get_adversarial(name: str) -> Adversarial:
     from lightning_gen.errors import ConfigError
 
     if name not in ADVERSARIAL:
-        raise ConfigError(f"model.loss={name!r} is not an adversarial loss; choose one of {sorted(ADVERSARIAL)}")
+        raise ConfigError(
+            f"model.loss={name!r} is not an adversarial loss; choose one of {sorted(ADVERSARIAL)}"
+        )
     return ADVERSARIAL[name]
 
 
@@ -93,7 +95,9 @@ def gradient_penalty(
     The graph is kept (``create_graph``) so the penalty trains the critic.
     """
     if eps is None:
-        eps = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
+        eps = torch.rand(
+            real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype
+        )
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()

@@ -53,9 +53,13 @@ class GAN(AdversarialModule):
     ) -> None:
         super().__init__()
         if conditional and num_classes < 2:
-            raise ConfigError("a conditional GAN needs labelled data (num_classes >= 2); use model=dcgan instead")
+            raise ConfigError(
+                "a conditional GAN needs labelled data (num_classes >= 2); use model=dcgan instead"
+            )
         if generator not in GENERATORS:
-            raise ConfigError(f"model.generator={generator!r} is not a generator; choose one of {sorted(GENERATORS)}")
+            raise ConfigError(
+                f"model.generator={generator!r} is not a generator; choose one of {sorted(GENERATORS)}"
+            )
         if n_critic < 1:
             raise ConfigError(f"model.n_critic must be >= 1, got {n_critic}")
         self.save_hyperparameters()
@@ -63,7 +67,9 @@ class GAN(AdversarialModule):
         k = num_classes if conditional else 0
         self.adversarial = get_adversarial(loss)
         self.generator = GENERATORS[generator](latent_dim, c, h, g_widths, num_classes=k)
-        self.discriminator = DCGANDiscriminator(c, h, d_widths, num_classes=k, spectral_norm=spectral_norm)
+        self.discriminator = DCGANDiscriminator(
+            c, h, d_widths, num_classes=k, spectral_norm=spectral_norm
+        )
         self.g_ema = frozen_copy(self.generator) if ema_decay > 0 else None
 
     def generators(self) -> list[nn.Module]:
@@ -80,7 +86,9 @@ class GAN(AdversarialModule):
             return torch.randint(0, self.hparams.num_classes, (n,), device=self.device)
         return torch.as_tensor(y, device=self.device).long()
 
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None, use_ema: bool = False) -> torch.Tensor:
+    def generate(
+        self, z: torch.Tensor, labels: torch.Tensor | None, use_ema: bool = False
+    ) -> torch.Tensor:
         """Images ``(B, C, H, W)`` (unclamped for the style generator) from noise ``(B, latent_dim)``."""
         g = self.g_ema if use_ema and self.g_ema is not None else self.generator
         return g(z, labels)
@@ -93,7 +101,9 @@ class GAN(AdversarialModule):
         return self.generate(z, self._labels(condition, n), use_ema=True).clamp(-1, 1)
 
     # -- losses ----------------------------------------------------------------------------
-    def d_losses(self, x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def d_losses(
+        self, x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
         """Discriminator objective on reals ``x`` and (detached) fakes: ``d_loss`` plus parts."""
         critic = lambda im: self.discriminator(im, y)  # noqa: E731
         real_logits, fake_logits = critic(x), critic(fake.detach())
@@ -106,7 +116,9 @@ class GAN(AdversarialModule):
         if self.hparams.r1_gamma > 0 and torch.is_grad_enabled():
             out["r1"] = r1_penalty(critic, x)
             d_loss = d_loss + 0.5 * self.hparams.r1_gamma * out["r1"]
-        if self.hparams.loss == "wgan" and self.hparams.gp_weight > 0:  # drift term keeps logits near 0
+        if (
+            self.hparams.loss == "wgan" and self.hparams.gp_weight > 0
+        ):  # drift term keeps logits near 0
             d_loss = d_loss + 1e-3 * real_logits.pow(2).mean()
         out["d_loss"] = d_loss
         return out
@@ -122,7 +134,9 @@ class GAN(AdversarialModule):
         y = self._labels(labels, len(x))
         opt_g, opt_d = self.optimizers()
         with torch.no_grad():
-            fake = self.generate(torch.randn(len(x), self.hparams.latent_dim, device=self.device), y)
+            fake = self.generate(
+                torch.randn(len(x), self.hparams.latent_dim, device=self.device), y
+            )
         d = self.d_losses(x, fake, y)
         self.optimizer_step_on(opt_d, d["d_loss"], [self.discriminator], [self.generator], "d")
         self.log_dict({f"train/{k}": v.detach() for k, v in d.items() if k != "d_loss"})
@@ -147,7 +161,12 @@ class GAN(AdversarialModule):
         d = self.d_losses(x, fake, y)
         g = self.adversarial.g_loss(self.discriminator(fake, y))
         self.log_dict(
-            {f"{stage}/d_loss": d["d_loss"], f"{stage}/g_loss": g, f"{stage}/loss": g,
-             f"{stage}/d_real_acc": d["d_real_acc"], f"{stage}/d_fake_acc": d["d_fake_acc"]},
+            {
+                f"{stage}/d_loss": d["d_loss"],
+                f"{stage}/g_loss": g,
+                f"{stage}/loss": g,
+                f"{stage}/d_real_acc": d["d_real_acc"],
+                f"{stage}/d_fake_acc": d["d_fake_acc"],
+            },
             sync_dist=True,
         )

@@ -38,7 +38,9 @@ def pair_metrics(fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Te
 
 def _source(condition: Any, n: int, who: str) -> torch.Tensor:
     if condition is None or not torch.is_tensor(condition) or condition.ndim != 4:
-        raise ValueError(f"{who}.sample(n, condition=source) needs source images (B, C, H, W) to translate")
+        raise ValueError(
+            f"{who}.sample(n, condition=source) needs source images (B, C, H, W) to translate"
+        )
     return condition[:n]
 
 
@@ -98,8 +100,17 @@ class Pix2Pix(AdversarialModule):
         g_loss = g_adv + self.hparams.l1_weight * l1
         self.optimizer_step_on(opt_g, g_loss, [self.generator], [self.discriminator], "g")
         self.update_ema(self.g_ema, self.generator)
-        self.log_dict({"train/d_real_acc": real_acc, "train/d_fake_acc": fake_acc, "train/g_adv": g_adv.detach(), "train/l1": l1.detach()})
-        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, prog_bar=True)
+        self.log_dict(
+            {
+                "train/d_real_acc": real_acc,
+                "train/d_fake_acc": fake_acc,
+                "train/g_adv": g_adv.detach(),
+                "train/l1": l1.detach(),
+            }
+        )
+        self.log_dict(
+            {"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, prog_bar=True
+        )
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval(batch, "val")
@@ -110,7 +121,9 @@ class Pix2Pix(AdversarialModule):
     def _eval(self, batch, stage: str) -> None:
         target, source = batch
         m = pair_metrics(self.sample(len(source), condition=source), target)
-        self.log_dict({f"{stage}/{k}": v for k, v in m.items()} | {f"{stage}/loss": m["l1"]}, sync_dist=True)
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in m.items()} | {f"{stage}/loss": m["l1"]}, sync_dist=True
+        )
 
 
 class CycleGAN(AdversarialModule):
@@ -185,10 +198,16 @@ class CycleGAN(AdversarialModule):
         ra, fa, rb, fb = self.d_a(a), self.d_a(fake_a), self.d_b(b), self.d_b(fake_b)
         d_loss = self.adversarial.d_loss(ra, fa) + self.adversarial.d_loss(rb, fb)
         self.optimizer_step_on(opt_d, d_loss, self.discriminators(), self.generators(), "d")
-        real_acc, fake_acc = real_fake_accuracy(torch.cat([ra.flatten(), rb.flatten()]), torch.cat([fa.flatten(), fb.flatten()]))
-        logs = {f"train/{k}": v.detach() for k, v in g.items() if k in ("g_adv", "cycle", "identity")}
+        real_acc, fake_acc = real_fake_accuracy(
+            torch.cat([ra.flatten(), rb.flatten()]), torch.cat([fa.flatten(), fb.flatten()])
+        )
+        logs = {
+            f"train/{k}": v.detach() for k, v in g.items() if k in ("g_adv", "cycle", "identity")
+        }
         self.log_dict(logs | {"train/d_real_acc": real_acc, "train/d_fake_acc": fake_acc})
-        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g["g_loss"].detach()}, prog_bar=True)
+        self.log_dict(
+            {"train/d_loss": d_loss.detach(), "train/g_loss": g["g_loss"].detach()}, prog_bar=True
+        )
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval(batch, "val")
@@ -202,5 +221,8 @@ class CycleGAN(AdversarialModule):
         cyc = cycle_loss(self.g_ab, self.g_ba, a, b)
         logs = {f"{stage}/cycle": cyc, f"{stage}/loss": cyc}
         if self.hparams.paired_metrics:
-            logs |= {f"{stage}/{k}": v for k, v in pair_metrics(self.sample(len(a), condition=a), b).items()}
+            logs |= {
+                f"{stage}/{k}": v
+                for k, v in pair_metrics(self.sample(len(a), condition=a), b).items()
+            }
         self.log_dict(logs, sync_dist=True)

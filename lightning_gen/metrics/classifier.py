@@ -28,7 +28,9 @@ from lightning_gen.metrics.extractor import FeatureExtractor, weights_checksum
 class SmallCNN(nn.Module):
     """``(B, C, H, W)`` in ``[-1, 1]`` -> features ``(B, widths[-1])``; ``head`` gives ``(B, K)`` logits."""
 
-    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (32, 64, 128)) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, widths: Sequence[int] = (32, 64, 128)
+    ) -> None:
         super().__init__()
         layers, ch = [], in_channels
         for w in widths:
@@ -53,7 +55,11 @@ class ClassifierExtractor(FeatureExtractor):
         self.num_features = net.head.in_features
 
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "accuracy": round(self.accuracy, 4), "resize": "none (native size)"}
+        return {
+            **super().identity(),
+            "accuracy": round(self.accuracy, 4),
+            "resize": "none (native size)",
+        }
 
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.net.body(from_uint8(images).to(self.net.head.weight.device))  # (B, D)
@@ -97,7 +103,9 @@ def train_classifier(
 def _split_tensors(datamodule: Any, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = zip(*datamodule.split_dataloader(split, batch_size=512), strict=True)
     if any(y is None for y in ys):
-        raise ConfigError("the classifier extractor needs labelled data; use metrics=inception for unlabelled data")
+        raise ConfigError(
+            "the classifier extractor needs labelled data; use metrics=inception for unlabelled data"
+        )
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -118,7 +126,11 @@ class ClassifierSpec:
         train_if_missing: bool = True,
     ) -> None:
         self.widths, self.epochs, self.lr = list(widths), int(epochs), float(lr)
-        self.batch_size, self.seed, self.train_if_missing = int(batch_size), int(seed), train_if_missing
+        self.batch_size, self.seed, self.train_if_missing = (
+            int(batch_size),
+            int(seed),
+            train_if_missing,
+        )
 
     def fingerprint(self, datamodule: Any) -> dict[str, Any]:
         """Everything the trained weights depend on (data content included)."""
@@ -138,12 +150,20 @@ class ClassifierSpec:
 
     def path(self, fingerprint: dict[str, Any], cache_dir: str | Path) -> Path:
         c, h, w = fingerprint["image_shape"]
-        return Path(cache_dir) / "classifiers" / f"{fingerprint['dataset']}-{c}x{h}x{w}-{key_of(fingerprint)}.pt"
+        return (
+            Path(cache_dir)
+            / "classifiers"
+            / f"{fingerprint['dataset']}-{c}x{h}x{w}-{key_of(fingerprint)}.pt"
+        )
 
-    def build(self, datamodule: Any, cache_dir: str | Path, force: bool = False) -> ClassifierExtractor:
+    def build(
+        self, datamodule: Any, cache_dir: str | Path, force: bool = False
+    ) -> ClassifierExtractor:
         """Load the cached classifier for this data, or train and cache it (``force`` retrains)."""
         if int(getattr(datamodule, "num_classes", 0)) < 2:
-            raise ConfigError("the classifier extractor needs labelled data (>= 2 classes); use metrics=inception")
+            raise ConfigError(
+                "the classifier extractor needs labelled data (>= 2 classes); use metrics=inception"
+            )
         fp = self.fingerprint(datamodule)
         path = self.path(fp, cache_dir)
         if path.is_file() and not force:
@@ -160,11 +180,22 @@ class ClassifierSpec:
                 "or set metrics.extractor.train_if_missing=true"
             )
         t0 = time.perf_counter()
-        net, acc = train_classifier(datamodule, self.widths, self.epochs, self.lr, self.batch_size, self.seed)
+        net, acc = train_classifier(
+            datamodule, self.widths, self.epochs, self.lr, self.batch_size, self.seed
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({"state_dict": net.state_dict(), "accuracy": acc, "fingerprint": fp,
-                    "checksum": weights_checksum(net)}, tmp)
+        torch.save(
+            {
+                "state_dict": net.state_dict(),
+                "accuracy": acc,
+                "fingerprint": fp,
+                "checksum": weights_checksum(net),
+            },
+            tmp,
+        )
         tmp.replace(path)
-        rank_zero_info(f"classifier trained in {time.perf_counter() - t0:.1f}s: val accuracy {acc:.4f}, cached at {path}")
+        rank_zero_info(
+            f"classifier trained in {time.perf_counter() - t0:.1f}s: val accuracy {acc:.4f}, cached at {path}"
+        )
         return ClassifierExtractor(net, acc, fp)

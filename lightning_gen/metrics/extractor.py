@@ -28,7 +28,11 @@ class FeatureExtractor(nn.Module):
 
     def identity(self) -> dict[str, Any]:
         """What defines the features (recorded with the numbers; part of the cache key)."""
-        return {"name": self.name, "checksum": weights_checksum(self), "num_features": self.num_features}
+        return {
+            "name": self.name,
+            "checksum": weights_checksum(self),
+            "num_features": self.num_features,
+        }
 
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``uint8 (B, C, H, W)`` -> ``(features (B, D), logits (B, K) or None)``."""

@@ -39,7 +39,9 @@ def _import_fidelity() -> Any:
         import torch_fidelity  # noqa: F401
         from torchmetrics.image.fid import NoTrainInceptionV3
     except ImportError as exc:
-        raise ConfigError(f"metrics=inception needs torch-fidelity, which is not installed ({exc}); {INSTALL_HINT}") from exc
+        raise ConfigError(
+            f"metrics=inception needs torch-fidelity, which is not installed ({exc}); {INSTALL_HINT}"
+        ) from exc
     return NoTrainInceptionV3
 
 
@@ -69,7 +71,12 @@ class InceptionExtractor(FeatureExtractor):
         self._checksum = file_checksum(weights_path)
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "checksum": self._checksum, "num_features": 2048, "resize": self.resize}
+        return {
+            "name": self.name,
+            "checksum": self._checksum,
+            "num_features": 2048,
+            "resize": self.resize,
+        }
 
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.shape[1] == 1:
@@ -83,7 +90,9 @@ class InceptionSpec:
 
     def __init__(self, weights_path: str | None = None, resize: str = "tf1x") -> None:
         if resize not in RESIZE_MODES:
-            raise ConfigError(f"metrics.extractor.resize={resize!r}; choose one of {sorted(RESIZE_MODES)}")
+            raise ConfigError(
+                f"metrics.extractor.resize={resize!r}; choose one of {sorted(RESIZE_MODES)}"
+            )
         self.weights_path, self.resize = weights_path, resize
 
     def build(self, datamodule: Any, cache_dir: str | Path) -> InceptionExtractor:
@@ -91,7 +100,11 @@ class InceptionSpec:
         _import_fidelity()
         path = Path(self.weights_path) if self.weights_path else _cached_weights()
         if path is None or not path.is_file():
-            where = f"metrics.extractor.weights_path={self.weights_path}" if self.weights_path else "torch-fidelity's cache"
+            where = (
+                f"metrics.extractor.weights_path={self.weights_path}"
+                if self.weights_path
+                else "torch-fidelity's cache"
+            )
             raise ConfigError(
                 f"no InceptionV3 FID weights found in {where}; download "
                 "pt_inception-2015-12-05-6726825d.pth (github.com/toshas/torch-fidelity/releases) on a machine "

@@ -17,16 +17,25 @@ from torchmetrics.utilities import dim_zero_cat
 def knn_radii(features: torch.Tensor, k: int = 3, chunk: int = 1024) -> torch.Tensor:
     """Distance of every point of ``features (N, D)`` to its k-th nearest other point: ``(N,)``."""
     if len(features) <= k:
-        raise ValueError(f"precision/recall with k={k} needs more than {k} points, got {len(features)}")
+        raise ValueError(
+            f"precision/recall with k={k} needs more than {k} points, got {len(features)}"
+        )
     f = features.double()
-    out = [torch.cdist(f[i : i + chunk], f).kthvalue(k + 1, dim=1).values for i in range(0, len(f), chunk)]
+    out = [
+        torch.cdist(f[i : i + chunk], f).kthvalue(k + 1, dim=1).values
+        for i in range(0, len(f), chunk)
+    ]
     return torch.cat(out)  # the (k+1)-th smallest: the point itself is at distance 0
 
 
-def coverage(points: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+def coverage(
+    points: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, chunk: int = 1024
+) -> torch.Tensor:
     """Fraction of ``points (M, D)`` inside at least one ball ``(centers (N, D), radii (N,))``."""
     p, c = points.double(), centers.double()
-    inside = [(torch.cdist(p[i : i + chunk], c) <= radii[None]).any(1) for i in range(0, len(p), chunk)]
+    inside = [
+        (torch.cdist(p[i : i + chunk], c) <= radii[None]).any(1) for i in range(0, len(p), chunk)
+    ]
     return torch.cat(inside).double().mean()
 
 
@@ -64,7 +73,11 @@ class PrecisionRecall(Metric):
     def set_reference(self, features: torch.Tensor) -> None:
         """Real features ``(N, D)`` (at most ``max_points`` of them are used)."""
         if features is not self._source:
-            self._source, self.reference, self._radii = features, subsample(features, self.max_points), None
+            self._source, self.reference, self._radii = (
+                features,
+                subsample(features, self.max_points),
+                None,
+            )
 
     def update(self, features: torch.Tensor) -> None:
         """Generated features ``(B, D)``."""
@@ -76,7 +89,9 @@ class PrecisionRecall(Metric):
         fake = subsample(dim_zero_cat(self.fake_features), self.max_points)
         if self._radii is None:
             self._radii = knn_radii(self.reference, self.k)
-        return precision_recall(self.reference.to(fake.device), fake, self.k, self._radii.to(fake.device))
+        return precision_recall(
+            self.reference.to(fake.device), fake, self.k, self._radii.to(fake.device)
+        )
 
 
 def subsample(x: torch.Tensor, n: int) -> torch.Tensor:

@@ -57,7 +57,11 @@ def tensor_checksum(*tensors: torch.Tensor | None) -> str:
 
 
 def extract_split(
-    extractor: FeatureExtractor, datamodule: Any, split: str, limit: int | None, batch_size: int = 256
+    extractor: FeatureExtractor,
+    datamodule: Any,
+    split: str,
+    limit: int | None,
+    batch_size: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Features ``(N, D)`` and logits ``(N, K)`` (or None) of the first ``limit`` images of a split, on CPU."""
     device = next(iter(extractor.parameters()), torch.zeros(())).device
@@ -77,7 +81,9 @@ class ReferenceCache:
         self.dir = Path(cache_dir) / "reference"
         self.built = 0
 
-    def protocol(self, datamodule: Any, extractor: FeatureExtractor, split: str, limit: int | None) -> dict[str, Any]:
+    def protocol(
+        self, datamodule: Any, extractor: FeatureExtractor, split: str, limit: int | None
+    ) -> dict[str, Any]:
         """The fingerprint without the data content (the file-name key)."""
         return {
             "dataset": dataset_name(datamodule),
@@ -90,11 +96,17 @@ class ReferenceCache:
 
     def path(self, protocol: dict[str, Any]) -> Path:
         c, h, w = protocol["image_shape"]
-        name = f"{protocol['dataset']}-{protocol['split']}-{protocol['extractor']['name']}-{c}x{h}x{w}"
+        name = (
+            f"{protocol['dataset']}-{protocol['split']}-{protocol['extractor']['name']}-{c}x{h}x{w}"
+        )
         return self.dir / f"{name}-{key_of(protocol)}.pt"
 
     def get(
-        self, datamodule: Any, extractor: FeatureExtractor, split: str = "train", limit: int | None = None
+        self,
+        datamodule: Any,
+        extractor: FeatureExtractor,
+        split: str = "train",
+        limit: int | None = None,
     ) -> ReferenceStats:
         """Cached statistics if the file's fingerprint matches this data and protocol, else rebuild them."""
         protocol = self.protocol(datamodule, extractor, split, limit)
@@ -125,13 +137,21 @@ class ReferenceCache:
             diff = _diff(d.get("fingerprint"), fingerprint)
             rank_zero_info(f"reference statistics {path.name} are stale ({diff}); rebuilding")
             return None
-        return ReferenceStats(d["mean"], d["cov"], d["features"], d["logits"], fingerprint, from_cache=True)
+        return ReferenceStats(
+            d["mean"], d["cov"], d["features"], d["logits"], fingerprint, from_cache=True
+        )
 
     def _save(self, path: Path, s: ReferenceStats) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        blob = {"mean": s.mean, "cov": s.cov, "features": s.features, "logits": s.logits,
-                "fingerprint": s.fingerprint, "checksum": tensor_checksum(s.mean, s.cov, s.features, s.logits)}
+        blob = {
+            "mean": s.mean,
+            "cov": s.cov,
+            "features": s.features,
+            "logits": s.logits,
+            "fingerprint": s.fingerprint,
+            "checksum": tensor_checksum(s.mean, s.cov, s.features, s.logits),
+        }
         torch.save(blob, tmp)
         tmp.replace(path)
 

@@ -22,7 +22,9 @@ def chunk_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index) % (2**63)
 
 
-def rank_chunks(n: int, chunk_size: int, rank: int = 0, world_size: int = 1) -> list[tuple[int, int]]:
+def rank_chunks(
+    n: int, chunk_size: int, rank: int = 0, world_size: int = 1
+) -> list[tuple[int, int]]:
     """``(chunk index, chunk size)`` pairs this rank draws out of ``n`` images."""
     sizes = [min(chunk_size, n - s) for s in range(0, n, chunk_size)]
     first, last = rank * len(sizes) // world_size, (rank + 1) * len(sizes) // world_size
@@ -62,7 +64,11 @@ def sample_features(
     for index, size in rank_chunks(n, chunk_size, rank, world_size):
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(chunk_seed(seed, index))
-            labels = torch.multinomial(label_weights.double(), size, replacement=True).to(device) if conditional else None
+            labels = (
+                torch.multinomial(label_weights.double(), size, replacement=True).to(device)
+                if conditional
+                else None
+            )
             images = model.sample(size, condition=labels)  # (size, C, H, W) in [-1, 1]
         f, lg = extract_images(extractor, to_uint8(images))
         feats.append(f)

@@ -42,8 +42,12 @@ class GenerationScorer:
         feat = Precomputed(num_features)
         self.fid = FrechetInceptionDistance(feature=feat, reset_real_features=True)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "KID/IS keep all features in memory": we know
-            self.kid = KernelInceptionDistance(feature=feat, subsets=kid_subsets, subset_size=kid_subset_size)
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # "KID/IS keep all features in memory": we know
+            self.kid = KernelInceptionDistance(
+                feature=feat, subsets=kid_subsets, subset_size=kid_subset_size
+            )
             self.inception_score = InceptionScore(feature=Precomputed(0), splits=is_splits)
         self.pr = PrecisionRecall(k=pr_k, max_points=pr_max_points)
         self.kid_subset_size, self.seed = kid_subset_size, seed
@@ -73,8 +77,12 @@ class GenerationScorer:
             self.fid.real_features_num_samples = torch.tensor(n, dtype=torch.long, device=device)
             self.kid.update(ref.features.to(device), real=True)
         else:
-            self.kid.update(torch.zeros(0, d, device=device), real=True)  # same list length on every rank
-        self.pr.set_reference(ref.features if device.type == "cpu" else self._on_device(ref.features, device))
+            self.kid.update(
+                torch.zeros(0, d, device=device), real=True
+            )  # same list length on every rank
+        self.pr.set_reference(
+            ref.features if device.type == "cpu" else self._on_device(ref.features, device)
+        )
 
     def score(
         self,

@@ -24,7 +24,9 @@ def check_downsampling(image_size: int, levels: int) -> int:
 class ConvEncoder(nn.Module):
     """``(B, C, S, S)`` -> ``(B, out_dim)``: stride-2 conv blocks then a linear head."""
 
-    def __init__(self, in_channels: int, image_size: int, widths: Sequence[int], out_dim: int) -> None:
+    def __init__(
+        self, in_channels: int, image_size: int, widths: Sequence[int], out_dim: int
+    ) -> None:
         super().__init__()
         side = check_downsampling(image_size, len(widths))
         layers, ch = [], in_channels
@@ -41,7 +43,9 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """``(B, in_dim)`` -> ``(B, C, S, S)`` in ``[-1, 1]`` (tanh): linear then stride-2 transposed convs."""
 
-    def __init__(self, in_dim: int, out_channels: int, image_size: int, widths: Sequence[int]) -> None:
+    def __init__(
+        self, in_dim: int, out_channels: int, image_size: int, widths: Sequence[int]
+    ) -> None:
         super().__init__()
         self.side = check_downsampling(image_size, len(widths))
         rev = list(widths)[::-1]
@@ -49,7 +53,11 @@ class ConvDecoder(nn.Module):
         self.fc = nn.Linear(in_dim, rev[0] * self.side * self.side)
         layers = []
         for w_in, w_out in zip(rev, rev[1:] + [rev[-1]], strict=True):
-            layers += [nn.SiLU(), nn.ConvTranspose2d(w_in, w_out, 4, 2, 1), nn.GroupNorm(min(8, w_out), w_out)]
+            layers += [
+                nn.SiLU(),
+                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1),
+                nn.GroupNorm(min(8, w_out), w_out),
+            ]
         layers += [nn.SiLU(), nn.Conv2d(rev[-1], out_channels, 3, 1, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 

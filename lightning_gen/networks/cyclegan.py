@@ -17,8 +17,11 @@ class ResidualBlock(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, 1, 1, padding_mode="reflect"), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(),
-            nn.Conv2d(ch, ch, 3, 1, 1, padding_mode="reflect"), nn.InstanceNorm2d(ch, affine=True),
+            nn.Conv2d(ch, ch, 3, 1, 1, padding_mode="reflect"),
+            nn.InstanceNorm2d(ch, affine=True),
+            nn.ReLU(),
+            nn.Conv2d(ch, ch, 3, 1, 1, padding_mode="reflect"),
+            nn.InstanceNorm2d(ch, affine=True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -33,12 +36,22 @@ class ResnetGenerator(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, image_size: int, width: int = 32, downsamples: int = 2, blocks: int = 4
+        self,
+        in_channels: int,
+        out_channels: int,
+        image_size: int,
+        width: int = 32,
+        downsamples: int = 2,
+        blocks: int = 4,
     ) -> None:
         super().__init__()
         check_downsampling(image_size, downsamples)
         norm = lambda c: nn.InstanceNorm2d(c, affine=True)  # noqa: E731
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 7, 1, 3, padding_mode="reflect"), norm(width), nn.ReLU()]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, width, 7, 1, 3, padding_mode="reflect"),
+            norm(width),
+            nn.ReLU(),
+        ]
         ch = width
         for _ in range(downsamples):
             layers += [nn.Conv2d(ch, 2 * ch, 3, 2, 1), norm(2 * ch), nn.ReLU()]

@@ -22,7 +22,12 @@ class DCGANGenerator(nn.Module):
     """
 
     def __init__(
-        self, latent_dim: int, out_channels: int, image_size: int, widths: Sequence[int], num_classes: int = 0
+        self,
+        latent_dim: int,
+        out_channels: int,
+        image_size: int,
+        widths: Sequence[int],
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         self.side = check_downsampling(image_size, len(widths))
@@ -30,7 +35,11 @@ class DCGANGenerator(nn.Module):
         self.start = rev[0]
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes > 0 else None
         in_dim = latent_dim * (2 if self.embed is not None else 1)
-        self.fc = nn.Sequential(nn.Linear(in_dim, rev[0] * self.side**2), nn.BatchNorm1d(rev[0] * self.side**2), nn.ReLU())
+        self.fc = nn.Sequential(
+            nn.Linear(in_dim, rev[0] * self.side**2),
+            nn.BatchNorm1d(rev[0] * self.side**2),
+            nn.ReLU(),
+        )
         layers: list[nn.Module] = []
         for w_in, w_out in zip(rev, rev[1:] + [rev[-1] // 2], strict=True):
             layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1), nn.BatchNorm2d(w_out), nn.ReLU()]
@@ -70,9 +79,11 @@ class DCGANDiscriminator(nn.Module):
         feat = ch * side * side
         self.head = wrap(nn.Linear(feat, 1))
         self.embed = None
-        if num_classes > 0:  # init at the scale of the linear head, so the projection does not dominate
+        if (
+            num_classes > 0
+        ):  # init at the scale of the linear head, so the projection does not dominate
             embed = nn.Embedding(num_classes, feat)
-            nn.init.uniform_(embed.weight, -feat**-0.5, feat**-0.5)
+            nn.init.uniform_(embed.weight, -(feat**-0.5), feat**-0.5)
             self.embed = wrap(embed)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

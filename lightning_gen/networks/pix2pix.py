@@ -22,7 +22,12 @@ class UNetGenerator(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, image_size: int, widths: Sequence[int], dropout: float = 0.5
+        self,
+        in_channels: int,
+        out_channels: int,
+        image_size: int,
+        widths: Sequence[int],
+        dropout: float = 0.5,
     ) -> None:
         super().__init__()
         check_downsampling(image_size, len(widths))
@@ -30,13 +35,23 @@ class UNetGenerator(nn.Module):
         self.downs = nn.ModuleList()
         ch = widths[0]
         for w in widths:
-            self.downs.append(nn.Sequential(nn.Conv2d(ch, w, 4, 2, 1), nn.InstanceNorm2d(w, affine=True), nn.LeakyReLU(0.2)))
+            self.downs.append(
+                nn.Sequential(
+                    nn.Conv2d(ch, w, 4, 2, 1), nn.InstanceNorm2d(w, affine=True), nn.LeakyReLU(0.2)
+                )
+            )
             ch = w
         self.ups = nn.ModuleList()
-        skips = [widths[0]] + list(widths[:-1])  # channels of the skip at each up level (reversed below)
+        skips = [widths[0]] + list(
+            widths[:-1]
+        )  # channels of the skip at each up level (reversed below)
         for i, (w, skip) in enumerate(zip(reversed(widths), reversed(skips), strict=True)):
             in_ch = w if i == 0 else 2 * w
-            layers = [nn.ConvTranspose2d(in_ch, skip, 4, 2, 1), nn.InstanceNorm2d(skip, affine=True), nn.ReLU()]
+            layers = [
+                nn.ConvTranspose2d(in_ch, skip, 4, 2, 1),
+                nn.InstanceNorm2d(skip, affine=True),
+                nn.ReLU(),
+            ]
             if dropout > 0 and i < 2:
                 layers.append(nn.Dropout(dropout))
             self.ups.append(nn.Sequential(*layers))
@@ -68,7 +83,11 @@ class PatchDiscriminator(nn.Module):
             layers += [nn.InstanceNorm2d(w, affine=True)] if i > 0 else []
             layers += [nn.LeakyReLU(0.2)]
             ch = w
-        layers += [nn.Conv2d(ch, ch, 3, 1, 1), nn.InstanceNorm2d(ch, affine=True), nn.LeakyReLU(0.2)]
+        layers += [
+            nn.Conv2d(ch, ch, 3, 1, 1),
+            nn.InstanceNorm2d(ch, affine=True),
+            nn.LeakyReLU(0.2),
+        ]
         layers += [nn.Conv2d(ch, 1, 3, 1, 1)]
         self.net = nn.Sequential(*layers)
 

@@ -42,13 +42,19 @@ class ModulatedConv(nn.Module):
     ``demodulate`` rescales each output filter to unit norm. ``(B, I, H, W), (B, w_dim) -> (B, O, H, W)``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, w_dim: int, demodulate: bool = True) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, w_dim: int, demodulate: bool = True
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.affine = nn.Linear(w_dim, in_ch)
         nn.init.ones_(self.affine.bias)
-        self.scale, self.demodulate, self.pad = 1 / math.sqrt(in_ch * kernel * kernel), demodulate, kernel // 2
+        self.scale, self.demodulate, self.pad = (
+            1 / math.sqrt(in_ch * kernel * kernel),
+            demodulate,
+            kernel // 2,
+        )
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         b, c, h, wd = x.shape
@@ -76,7 +82,11 @@ class StyleLayer(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, w_dim: int) -> None:
         super().__init__()
-        self.conv, self.noise, self.act = ModulatedConv(in_ch, out_ch, 3, w_dim), NoiseInput(out_ch), nn.LeakyReLU(0.2)
+        self.conv, self.noise, self.act = (
+            ModulatedConv(in_ch, out_ch, 3, w_dim),
+            NoiseInput(out_ch),
+            nn.LeakyReLU(0.2),
+        )
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return self.act(self.noise(self.conv(x, w)))

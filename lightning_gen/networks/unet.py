@@ -21,7 +21,9 @@ from lightning_gen.errors import ConfigError
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding ``(B, dim)`` of (integer or float) timesteps ``(B,)``."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half
+    )
     args = t.float()[:, None] * freqs[None]  # (B, half)
     emb = torch.cat([args.cos(), args.sin()], 1)
     return F.pad(emb, (0, dim % 2))
@@ -49,9 +51,15 @@ class ResBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int) -> None:
         super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(min(8, c_in), c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm1, self.conv1 = (
+            nn.GroupNorm(min(8, c_in), c_in),
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+        )
         self.emb = nn.Linear(emb_dim, c_out)
-        self.norm2, self.conv2 = nn.GroupNorm(min(8, c_out), c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm2, self.conv2 = (
+            nn.GroupNorm(min(8, c_out), c_out),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+        )
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -66,11 +74,17 @@ class SelfAttention(nn.Module):
 
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.norm, self.qkv, self.out = nn.GroupNorm(min(8, c), c), nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+        self.norm, self.qkv, self.out = (
+            nn.GroupNorm(min(8, c), c),
+            nn.Conv2d(c, 3 * c, 1),
+            nn.Conv2d(c, c, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)  # (B, HW, C) each
+        q, k, v = (
+            self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)
+        )  # (B, HW, C) each
         a = F.scaled_dot_product_attention(q, k, v)
         return x + self.out(a.transpose(1, 2).reshape(b, c, h, w))
 
@@ -119,13 +133,23 @@ class UNet(nn.Module):
                 self.up.append(ResBlock(ch + chans.pop(), w, emb_dim))
                 ch = w
             if i > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1)))
-        self.out = nn.Sequential(nn.GroupNorm(min(8, ch), ch), nn.SiLU(), nn.Conv2d(ch, in_channels, 3, padding=1))
+                self.up.append(
+                    nn.Sequential(
+                        nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1)
+                    )
+                )
+        self.out = nn.Sequential(
+            nn.GroupNorm(min(8, ch), ch), nn.SiLU(), nn.Conv2d(ch, in_channels, 3, padding=1)
+        )
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
     def forward(
-        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, cond: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
         emb = self.cond(t, y)  # (B, E)
         h = self.conv_in(x if cond is None else torch.cat([x, cond], 1))
@@ -135,7 +159,11 @@ class UNet(nn.Module):
             skips.append(h)
         h = self.mid2(self.attn(self.mid1(h, emb)), emb)
         for layer in self.up:
-            h = layer(torch.cat([h, skips.pop()], 1), emb) if isinstance(layer, ResBlock) else layer(h)
+            h = (
+                layer(torch.cat([h, skips.pop()], 1), emb)
+                if isinstance(layer, ResBlock)
+                else layer(h)
+            )
         return self.out(h)  # (B, C, S, S)
 
 
@@ -147,12 +175,23 @@ class MLPDenoiser(nn.Module):
         self.cond = Conditioning(hidden, num_classes)
         self.inp = nn.Linear(dim, hidden)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+            nn.Sequential(
+                nn.LayerNorm(hidden),
+                nn.Linear(hidden, hidden),
+                nn.SiLU(),
+                nn.Linear(hidden, hidden),
+            )
             for _ in range(depth)
         )
         self.outp = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         emb = self.cond(t, y)  # (B, hidden)
         h = self.inp(x)
         for block in self.blocks:

@@ -77,9 +77,13 @@ def load_checkpoint(path: str | Path, map_location: Any = None) -> dict[str, Any
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass a run folder or a .ckpt file")
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; pass a run folder or a .ckpt file"
+        )
     if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was never written completely; use another")
+        raise CheckpointError(
+            f"checkpoint {path} is empty (0 bytes): it was never written completely; use another"
+        )
     _allow_lightning_globals()
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -94,7 +98,9 @@ def load_checkpoint(path: str | Path, map_location: Any = None) -> dict[str, Any
             "use an earlier checkpoint or retrain"
         ) from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path} is not a Lightning checkpoint (no 'state_dict'); pass a .ckpt saved by lgen train")
+        raise CheckpointError(
+            f"{path} is not a Lightning checkpoint (no 'state_dict'); pass a .ckpt saved by lgen train"
+        )
     return ckpt
 
 
@@ -102,11 +108,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning ``CheckpointIO`` plugin: atomic writes, ``weights_only`` reads with clear errors."""
 
     @override
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         if storage_options is not None:
-            raise TypeError(f"{type(self).__name__} does not take storage_options, got {storage_options!r}")
+            raise TypeError(
+                f"{type(self).__name__} does not take storage_options, got {storage_options!r}"
+            )
         atomic_torch_save(checkpoint, path)
 
     @override
-    def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         return load_checkpoint(path, map_location=map_location)

@@ -33,7 +33,11 @@ class ResumableCSVLogger(CSVLogger):
             with open(path, newline="") as f:
                 reader = csv.DictReader(f)
                 header = list(reader.fieldnames or [])
-                rows = [r for r in reader if r.get("step") not in (None, "") and int(float(r["step"])) < self.resume_step]
+                rows = [
+                    r
+                    for r in reader
+                    if r.get("step") not in (None, "") and int(float(r["step"])) < self.resume_step
+                ]
         writer = super().experiment  # deletes the old file
         if header:
             with open(path, "w", newline="") as f:
@@ -45,11 +49,16 @@ class ResumableCSVLogger(CSVLogger):
 
 
 _CSV = {"lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.csv_logs.CSVLogger"}
-_TB = {"lightning.pytorch.loggers.TensorBoardLogger", "lightning.pytorch.loggers.tensorboard.TensorBoardLogger"}
+_TB = {
+    "lightning.pytorch.loggers.TensorBoardLogger",
+    "lightning.pytorch.loggers.tensorboard.TensorBoardLogger",
+}
 _WANDB = {"lightning_gen.loggers.make_wandb_logger", "lightning.pytorch.loggers.WandbLogger"}
 
 
-def resume_logger_overrides(loggers: DictConfig | None, global_step: int, wandb_id: str | None) -> None:
+def resume_logger_overrides(
+    loggers: DictConfig | None, global_step: int, wandb_id: str | None
+) -> None:
     """Edit the ``logger`` group in place so every logger continues the resumed run at ``global_step``."""
     for cfg in (loggers or {}).values():
         if cfg is None or "_target_" not in cfg:

@@ -27,7 +27,9 @@ class RunInterrupted(Exception):
     """Training stopped on a signal after saving ``checkpoint``."""
 
     def __init__(self, signame: str, step: int, checkpoint: str) -> None:
-        super().__init__(f"stopped by {signame} at step {step}; resumable checkpoint saved to {checkpoint}")
+        super().__init__(
+            f"stopped by {signame} at step {step}; resumable checkpoint saved to {checkpoint}"
+        )
         self.signame, self.step, self.checkpoint = signame, step, checkpoint
 
 
@@ -48,7 +50,9 @@ def slurm_requeue() -> int | None:
     try:
         return subprocess.call(["scontrol", "requeue", job])
     except FileNotFoundError:
-        rank_zero_warn("SLURM job but no `scontrol` on PATH: not requeued; resume by hand with resume=<run dir>")
+        rank_zero_warn(
+            "SLURM job but no `scontrol` on PATH: not requeued; resume by hand with resume=<run dir>"
+        )
         return 127
 
 
@@ -60,7 +64,11 @@ class GracefulStop(L.Callback):
     (data loading, sanity check) stops the run the usual way: there is nothing to save yet.
     """
 
-    def __init__(self, signals: list[str] | tuple[str, ...] = STOP_SIGNALS, requeue_on: str | None = "SIGUSR1") -> None:
+    def __init__(
+        self,
+        signals: list[str] | tuple[str, ...] = STOP_SIGNALS,
+        requeue_on: str | None = "SIGUSR1",
+    ) -> None:
         self.signals = [s for s in signals if hasattr(signal, s)]
         self.requeue_on = requeue_on
         self.received: str | None = None
@@ -87,7 +95,9 @@ class GracefulStop(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         self._restore()
 
     def _any_rank_received(self, trainer: L.Trainer) -> bool:
@@ -98,9 +108,19 @@ class GracefulStop(L.Callback):
                 self.received = self.received or "a stop signal on another rank"
         return self.received is not None
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         """Mid-epoch: save now. On the epoch's last batch: let its validation run, save at epoch end."""
-        if self._any_rank_received(trainer) and not trainer.fit_loop.epoch_loop._num_ready_batches_reached():
+        if (
+            self._any_rank_received(trainer)
+            and not trainer.fit_loop.epoch_loop._num_ready_batches_reached()
+        ):
             self._stop(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -30,7 +30,13 @@ def collect_rng() -> dict[str, Any]:
     version, pystate, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": [str(kind), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "numpy": [
+            str(kind),
+            torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            int(pos),
+            int(has_gauss),
+            float(gauss),
+        ],
         "python": [int(version), list(pystate), py_gauss],
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -73,20 +79,26 @@ class RunState(L.Callback):
         self._rng_before_val: dict[str, Any] | None = None
 
     # -- saving --------------------------------------------------------------------------------
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         meta = {"model_class": class_path(pl_module), "rng": collect_rng()}
         run_id = wandb_run_id(trainer)
         if run_id is not None:
             meta["wandb_id"] = run_id
         checkpoint[META_KEY] = meta
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         for dl in _train_loaders(trainer):
             dl.consumed = batch_idx + 1
             dl.epoch_batches = trainer.num_training_batches
 
     # -- restoring -----------------------------------------------------------------------------
-    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         self._rng_to_restore = checkpoint.get(META_KEY, {}).get("rng")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -16,7 +16,11 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 
 def beta_elbo_loss(
-    recon_per_pixel: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, num_pixels: int, beta: float
+    recon_per_pixel: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    num_pixels: int,
+    beta: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Negative beta-ELBO per image.
 

@@ -34,7 +34,9 @@ class VAE(L.LightningModule):
     ) -> None:
         super().__init__()
         if conditional and num_classes < 2:
-            raise ConfigError("a conditional VAE needs labelled data (num_classes >= 2); use model=vae instead")
+            raise ConfigError(
+                "a conditional VAE needs labelled data (num_classes >= 2); use model=vae instead"
+            )
         self.save_hyperparameters()
         c, h, _ = image_shape
         k = num_classes if conditional else 0
@@ -50,10 +52,14 @@ class VAE(L.LightningModule):
             raise ValueError("the conditional VAE needs class labels (condition=...)")
         return F.one_hot(y.long().to(self.device), self.hparams.num_classes).float()  # (B, K)
 
-    def _posterior(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _posterior(
+        self, x: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         oh = self._onehot(y, len(x))
         if oh is not None:
-            x = torch.cat([x, oh[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)  # (B, C+K, H, W)
+            x = torch.cat(
+                [x, oh[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1
+            )  # (B, C+K, H, W)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar.clamp(-30, 20)
 
@@ -98,7 +104,11 @@ class VAE(L.LightningModule):
 
     def _eval(self, batch, stage: str) -> None:
         loss, recon, kl = (t.mean() for t in self._loss(*batch))
-        self.log_dict({f"{stage}/loss": loss, f"{stage}/recon": recon, f"{stage}/kl": kl}, sync_dist=True)
+        self.log_dict(
+            {f"{stage}/loss": loss, f"{stage}/recon": recon, f"{stage}/kl": kl}, sync_dist=True
+        )
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )

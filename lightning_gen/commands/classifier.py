@@ -25,12 +25,14 @@ def build_classifier(cfg: DictConfig) -> ClassifierExtractor:
     dm.setup("fit")
     ext = spec.build(dm, cfg.paths.cache_dir, force=bool(cfg.get("force")))
     path = spec.path(ext.fingerprint, cfg.paths.cache_dir)
-    print(f"classifier for {ext.fingerprint['dataset']}: val accuracy {ext.accuracy:.4f}, "
-          f"checksum {ext.identity()['checksum']}, at {path}")
+    print(
+        f"classifier for {ext.fingerprint['dataset']}: val accuracy {ext.accuracy:.4f}, "
+        f"checksum {ext.identity()['checksum']}, at {path}"
+    )
     return ext
 
 
-@hydra.main(config_path="configs", config_name="classifier", version_base="1.3")
+@hydra.main(config_path="pkg://lightning_gen.configs", config_name="classifier", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (``lgen classifier``)."""
     with user_errors():

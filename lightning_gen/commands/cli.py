@@ -8,11 +8,11 @@ import sys
 
 # command -> "module:function" of a Hydra app (each reads sys.argv itself)
 COMMANDS: dict[str, str] = {
-    "train": "lightning_gen.train:main",
-    "evaluate": "lightning_gen.evaluate:main",
-    "classifier": "lightning_gen.classifier:main",
-    "sample": "lightning_gen.sample:main",
-    "analyze": "lightning_gen.analyze:main",
+    "train": "lightning_gen.commands.train:main",
+    "evaluate": "lightning_gen.commands.evaluate:main",
+    "classifier": "lightning_gen.commands.classifier:main",
+    "sample": "lightning_gen.commands.sample:main",
+    "analyze": "lightning_gen.commands.analyze:main",
 }
 
 USAGE = """usage: lgen <command> [key=value ...] [-m] [--help]
@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0 if argv else 2)
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         sys.exit(2)
     module, func = COMMANDS[command].split(":")
     delegate_main(module, rest)
@@ -54,7 +57,9 @@ def delegate_main(module: str, rest: list[str]) -> None:
     sys.argv = [spec.origin, *rest]
     main_module = sys.modules.get("__main__")
     if main_module is not None and getattr(main_module, "__spec__", None) is not None:
-        main_module.__spec__ = spec  # python -m lightning_gen.cli -> children run python -m <module>
+        main_module.__spec__ = (
+            spec  # python -m lightning_gen.commands.cli -> children run python -m <module>
+        )
 
 
 if __name__ == "__main__":

@@ -103,7 +103,9 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     model = build_model(cfg.model, datamodule)
     if ckpt is not None:
         check_compatible(ckpt, model, ckpt_path)
-        resume_logger_overrides(cfg.get("logger"), int(ckpt.get("global_step", 0)), ckpt.get("lgen", {}).get("wandb_id"))
+        resume_logger_overrides(
+            cfg.get("logger"), int(ckpt.get("global_step", 0)), ckpt.get("lgen", {}).get("wandb_id")
+        )
     # only now that data, model and checkpoint are known to be good: nothing saved is overwritten before
     with atomic_write(out / "config.yaml") as f:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
@@ -118,9 +120,13 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     except SIGTERMException:
         _raise_if_stopped(callbacks)
         raise
-    _raise_if_stopped(callbacks)  # a signal during the very last batch: fit ended, skip the test stage
+    _raise_if_stopped(
+        callbacks
+    )  # a signal during the very last batch: fit ended, skip the test stage
     if cfg.get("test"):
-        run_test(trainer, model, datamodule, averaging=any(_is_weight_averaging(c) for c in callbacks))
+        run_test(
+            trainer, model, datamodule, averaging=any(_is_weight_averaging(c) for c in callbacks)
+        )
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
@@ -128,7 +134,9 @@ def _is_weight_averaging(obj: Any) -> bool:
     return type(obj).__name__.endswith("WeightAveraging")
 
 
-def run_test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, averaging: bool) -> None:
+def run_test(
+    trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, averaging: bool
+) -> None:
     """Test the best checkpoint's weights (the averaged ones for EMA runs), else the current model.
 
     With a weight-averaging callback, Lightning's ``ckpt_path="best"`` would put the raw weights
@@ -141,7 +149,9 @@ def run_test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.Lightni
         model.load_state_dict(load_checkpoint(best)["state_dict"])
         trainer.test(model, datamodule=datamodule)
     else:
-        trainer.test(model, datamodule=datamodule, ckpt_path="best" if best else None, weights_only=True)
+        trainer.test(
+            model, datamodule=datamodule, ckpt_path="best" if best else None, weights_only=True
+        )
 
 
 def _raise_if_stopped(callbacks: list[Any]) -> None:
@@ -177,13 +187,17 @@ def with_resume_run_dir(argv: list[str]) -> list[str]:
     alone continues the same experiment; overrides given now take precedence.
     """
     resume = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
-    if not resume or resume == "null" or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
+    if (
+        not resume
+        or resume == "null"
+        or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv)
+    ):
         return argv
     run_dir = Path(resume_run_dir(resume)).resolve()
     return [*original_overrides(run_dir, argv), *argv, f"hydra.run.dir={run_dir}"]
 
 
-@hydra.main(config_path="configs", config_name="train", version_base="1.3")
+@hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float | None:
     with user_errors():
         metrics = train(cfg)
@@ -201,7 +215,7 @@ def fixed_run_dir(argv: list[str]) -> Path | None:
 
 
 def main() -> float | None:
-    """Hydra entry point (``lgen train`` / ``python -m lightning_gen.train``).
+    """Hydra entry point (``lgen train`` / ``python -m lightning_gen.commands.train``).
 
     A fixed run folder (``hydra.run.dir=`` or ``resume=``) is locked before Hydra writes into it,
     so a second run started there fails without touching the first one's files.

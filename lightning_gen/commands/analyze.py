@@ -100,9 +100,9 @@ def _summary(result: dict) -> str:
     )
 
 
-@hydra.main(config_path="configs", config_name="analyze", version_base="1.3")
+@hydra.main(config_path="pkg://lightning_gen.configs", config_name="analyze", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point (``lgen analyze`` / ``python -m lightning_gen.analyze``)."""
+    """Hydra entry point (``lgen analyze`` / ``python -m lightning_gen.commands.analyze``)."""
     with user_errors():
         analyze(cfg)
 

@@ -34,7 +34,9 @@ def load_generator(checkpoint: str, model_target: str | None = None) -> Any:
     """A model that samples, from a ``.ckpt`` (or a run folder: its ``checkpoints/last.ckpt``)."""
     model = load_model(checkpoint, model_target=model_target)
     if not isinstance(model, CanSample):
-        raise CheckpointError(f"{type(model).__name__} does not implement sample(n, condition=None); nothing to score")
+        raise CheckpointError(
+            f"{type(model).__name__} does not implement sample(n, condition=None); nothing to score"
+        )
     return model
 
 
@@ -65,7 +67,9 @@ def load_images(path: str) -> torch.Tensor:
     elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     if x.ndim != 4:
-        raise DataError(f"images={path}: expected (N, H, W[, C]) or (N, C, H, W) images, got {tuple(arr.shape)}")
+        raise DataError(
+            f"images={path}: expected (N, H, W[, C]) or (N, C, H, W) images, got {tuple(arr.shape)}"
+        )
     return x if x.dtype == torch.uint8 else to_uint8(x.float())
 
 
@@ -73,39 +77,72 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score the generator or images named in ``cfg``; returns (and writes) the metrics record."""
     m = cfg.metrics
     if bool(cfg.get("checkpoint")) == bool(cfg.get("images")):
-        raise ConfigError("pass exactly one of checkpoint=<.ckpt or run folder> and images=<folder or .npz>")
+        raise ConfigError(
+            "pass exactly one of checkpoint=<.ckpt or run folder> and images=<folder or .npz>"
+        )
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.prepare_data()
     dm.setup("fit")
-    extractor = resolve_extractor(hydra.utils.instantiate(m.extractor, _convert_="all"), dm, cfg.paths.cache_dir)
+    extractor = resolve_extractor(
+        hydra.utils.instantiate(m.extractor, _convert_="all"), dm, cfg.paths.cache_dir
+    )
     extractor.to(cfg.device)
-    ref = ReferenceCache(cfg.paths.cache_dir).get(dm, extractor, m.reference_split, m.reference_count)
+    ref = ReferenceCache(cfg.paths.cache_dir).get(
+        dm, extractor, m.reference_split, m.reference_count
+    )
     if cfg.get("checkpoint"):
         model = load_generator(cfg.checkpoint, cfg.get("model_target")).to(cfg.device)
         weights = dm.label_counts(m.reference_split) if dm.num_classes else None
-        feats, logits = sample_features(model, extractor, m.num_samples, m.chunk_size, m.seed, label_weights=weights)
+        feats, logits = sample_features(
+            model, extractor, m.num_samples, m.chunk_size, m.seed, label_weights=weights
+        )
         source = {"checkpoint": str(cfg.checkpoint)}
     else:
         images = load_images(cfg.images)
         if tuple(images.shape[1:]) != tuple(dm.image_shape):
-            raise DataError(f"images are {tuple(images.shape[1:])} but the data's images are {tuple(dm.image_shape)}")
+            raise DataError(
+                f"images are {tuple(images.shape[1:])} but the data's images are {tuple(dm.image_shape)}"
+            )
         feats, logits = extract_images(extractor, images)
         source = {"images": str(cfg.images)}
     n = len(feats)
-    scorer = GenerationScorer(extractor.num_features, m.kid_subsets, m.kid_subset_size, m.is_splits, m.pr_k,
-                              m.pr_max_points, m.seed)
+    scorer = GenerationScorer(
+        extractor.num_features,
+        m.kid_subsets,
+        m.kid_subset_size,
+        m.is_splits,
+        m.pr_k,
+        m.pr_max_points,
+        m.seed,
+    )
     values = scorer.score(ref, feats, logits)
     ident = extractor.identity()
     fp = ref.fingerprint
-    per_number = {"num_generated": n, "num_reference": ref.count, "seed": m.seed,
-                  "extractor": ident["name"], "extractor_checksum": ident["checksum"]}
+    per_number = {
+        "num_generated": n,
+        "num_reference": ref.count,
+        "seed": m.seed,
+        "extractor": ident["name"],
+        "extractor_checksum": ident["checksum"],
+    }
     record = {
         "metrics": {k: {"value": v, **per_number} for k, v in values.items()},
-        "protocol": {"extractor": ident, "reference_split": fp["split"], "reference_count": ref.count,
-                     "reference_data_hash": fp["data_hash"], "dataset": fp["dataset"], "image_shape": fp["image_shape"],
-                     "stats_dtype": fp["stats_dtype"], "num_generated": n, "seed": m.seed,
-                     "kid_subsets": m.kid_subsets, "kid_subset_size": m.kid_subset_size, "is_splits": m.is_splits,
-                     "pr_k": m.pr_k, "pr_max_points": m.pr_max_points},
+        "protocol": {
+            "extractor": ident,
+            "reference_split": fp["split"],
+            "reference_count": ref.count,
+            "reference_data_hash": fp["data_hash"],
+            "dataset": fp["dataset"],
+            "image_shape": fp["image_shape"],
+            "stats_dtype": fp["stats_dtype"],
+            "num_generated": n,
+            "seed": m.seed,
+            "kid_subsets": m.kid_subsets,
+            "kid_subset_size": m.kid_subset_size,
+            "is_splits": m.is_splits,
+            "pr_k": m.pr_k,
+            "pr_max_points": m.pr_max_points,
+        },
         "source": source,
     }
     out = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "metrics.json")
@@ -115,7 +152,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-@hydra.main(config_path="configs", config_name="evaluate", version_base="1.3")
+@hydra.main(config_path="pkg://lightning_gen.configs", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (``lgen evaluate``)."""
     with user_errors():
