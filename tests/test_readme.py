@@ -1,16 +1,26 @@
-"""The README's test command is what CI runs."""
+"""The README's test command is what CI runs, after the linters."""
 
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ci_runs_the_readme_test_command_verbatim():
-    ci_lines = [
+def _ci_command_lines():
+    return [
         ln
         for ln in (ROOT / ".ci" / "run").read_text().splitlines()
         if ln and not ln.startswith(("#", "set ", "cd "))
     ]
-    assert len(ci_lines) == 1, ci_lines
-    assert f"\n{ci_lines[0]}\n" in (ROOT / "README.md").read_text()
-    assert "pytest" in ci_lines[0] and "constraints.txt" in ci_lines[0]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    lines = _ci_command_lines()
+    test_command = lines[-1]
+    assert f"\n{test_command}\n" in (ROOT / "README.md").read_text()
+    assert "pytest" in test_command and "constraints.txt" in test_command
+
+
+def test_ci_runs_only_setup_and_linters_before_the_tests():
+    setup, *linters, _ = _ci_command_lines()
+    assert "pip install" in setup and "constraints.txt" in setup
+    assert linters == ["ruff check .", "ruff format --check ."]
