@@ -8,7 +8,6 @@ Features: the ``widths[-1]``-d global-average-pooled activations; IS uses its lo
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from lightning_gen.errors import ConfigError
+from lightning_gen.fileio import load_cache, save_cache
 from lightning_gen.images import from_uint8
 from lightning_gen.metrics.data import content_hash, dataset_name, key_of
 from lightning_gen.metrics.extractor import FeatureExtractor, weights_checksum
@@ -166,8 +166,8 @@ class ClassifierSpec:
             )
         fp = self.fingerprint(datamodule)
         path = self.path(fp, cache_dir)
-        if path.is_file() and not force:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
+        saved = None if force else load_cache(path)  # None when missing or corrupt (warned)
+        if saved is not None:
             if saved.get("fingerprint") == fp:
                 net = SmallCNN(fp["image_shape"][0], fp["num_classes"], self.widths)
                 net.load_state_dict(saved["state_dict"])
@@ -183,18 +183,15 @@ class ClassifierSpec:
         net, acc = train_classifier(
             datamodule, self.widths, self.epochs, self.lr, self.batch_size, self.seed
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(
+        save_cache(  # atomic + fsync + checksum
             {
                 "state_dict": net.state_dict(),
                 "accuracy": acc,
                 "fingerprint": fp,
                 "checksum": weights_checksum(net),
             },
-            tmp,
+            path,
         )
-        tmp.replace(path)
         rank_zero_info(
             f"classifier trained in {time.perf_counter() - t0:.1f}s: val accuracy {acc:.4f}, cached at {path}"
         )
