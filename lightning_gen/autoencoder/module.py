@@ -15,6 +15,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from lightning_gen.autoencoder.loss import get_loss
 from lightning_gen.autoencoder.noise import get_noise
 from lightning_gen.networks.conv import ConvDecoder, ConvEncoder
+from lightning_gen.validate import check_model_args
 
 
 class Autoencoder(L.LightningModule):
@@ -35,6 +36,7 @@ class Autoencoder(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         self.save_hyperparameters()
         c, h, _ = image_shape

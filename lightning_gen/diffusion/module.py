@@ -21,6 +21,7 @@ from lightning_gen.diffusion.sampling import get_sampler, guided, inpainting_pro
 from lightning_gen.diffusion.schedule import NoiseSchedule
 from lightning_gen.errors import ConfigError
 from lightning_gen.networks.unet import UNet
+from lightning_gen.validate import check_model_args
 
 
 class DiffusionModel(L.LightningModule):
@@ -50,6 +51,7 @@ class DiffusionModel(L.LightningModule):
         lr: float = 2e-4,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         if conditional and num_classes < 2:
             raise ConfigError(

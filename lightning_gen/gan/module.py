@@ -15,6 +15,7 @@ from lightning_gen.gan.base import AdversarialModule, frozen_copy
 from lightning_gen.gan.loss import get_adversarial, gradient_penalty, r1_penalty, real_fake_accuracy
 from lightning_gen.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from lightning_gen.networks.stylegan import StyleGenerator
+from lightning_gen.validate import check_model_args
 
 GENERATORS: dict[str, type[nn.Module]] = {"dcgan": DCGANGenerator, "style": StyleGenerator}
 
@@ -51,6 +52,7 @@ class GAN(AdversarialModule):
         ema_decay: float = 0.999,
         grad_clip: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         if conditional and num_classes < 2:
             raise ConfigError(

@@ -24,6 +24,7 @@ from lightning_gen.gan.loss import cycle_loss, get_adversarial, identity_loss, r
 from lightning_gen.images import to_unit_interval
 from lightning_gen.networks.cyclegan import ResnetGenerator
 from lightning_gen.networks.pix2pix import PatchDiscriminator, UNetGenerator
+from lightning_gen.validate import check_model_args
 
 
 def pair_metrics(fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -64,6 +65,7 @@ class Pix2Pix(AdversarialModule):
         ema_decay: float = 0.0,
         grad_clip: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         self.save_hyperparameters()
         c, h, _ = image_shape
@@ -150,6 +152,7 @@ class CycleGAN(AdversarialModule):
         ema_decay: float = 0.0,
         grad_clip: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         self.save_hyperparameters()
         c, h, _ = image_shape

@@ -13,6 +13,7 @@ from lightning_gen.autoencoder.loss import get_loss
 from lightning_gen.errors import ConfigError
 from lightning_gen.networks.conv import ConvDecoder, ConvEncoder
 from lightning_gen.vae.loss import beta_elbo_loss, reparameterize
+from lightning_gen.validate import check_model_args
 
 
 class VAE(L.LightningModule):
@@ -32,6 +33,7 @@ class VAE(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         if conditional and num_classes < 2:
             raise ConfigError(
