@@ -90,16 +90,28 @@ def decode_image(
                     "downscale it first"
                 )
             img.load()  # full decode: truncated/corrupt files fail here, not later
-            img = ImageOps.exif_transpose(img)  # camera photos: apply the EXIF rotation
-            img = to_channels(img, channels)
-            if image_size is not None:
-                img = RESIZE_MODES[resize](img, image_size)
+            arr = convert_image(img, image_size, channels, resize)
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
         raise DataError(
             f"cannot read image {path}: {type(exc).__name__}: {exc}. Remove or replace the file"
         ) from exc
+    return arr
+
+
+def convert_image(
+    img: Image.Image,
+    image_size: int | None = None,
+    channels: int | None = 3,
+    resize: str = "center_crop",
+) -> torch.Tensor:
+    """An already opened Pillow image (a file's, or a Hugging Face dataset row's) to ``uint8``
+    ``(C, H, W)`` by rules 2-4 of the module doc."""
+    img = ImageOps.exif_transpose(img)  # camera photos: apply the EXIF rotation
+    img = to_channels(img, channels)
+    if image_size is not None:
+        img = RESIZE_MODES[resize](img, image_size)
     arr = np.asarray(img, dtype=np.uint8)
     arr = arr[..., None] if arr.ndim == 2 else arr  # (H, W, C)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()  # (C, H, W)
