@@ -27,6 +27,7 @@ from lightning_gen.metrics.extractor import resolve_extractor
 from lightning_gen.metrics.reference import ReferenceCache
 from lightning_gen.metrics.sampling import extract_images, sample_features
 from lightning_gen.metrics.scorer import GenerationScorer
+from lightning_gen.reliability.run_dir import check_writable
 
 
 def load_generator(checkpoint: str, model_target: str | None = None) -> Any:
@@ -51,6 +52,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             "pass exactly one of checkpoint=<.ckpt or run folder> and images=<folder or .npz>"
         )
+    out = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "metrics.json")
+    check_writable(out.parent)  # a read-only folder: one clear line before any work
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.prepare_data()
     dm.setup("fit")
@@ -115,7 +118,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         },
         "source": source,
     }
-    out = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "metrics.json")
     write_json_atomic(out, record)
     print(f"wrote {out}")
     print("  ".join(f"{k}={v:.4g}" for k, v in values.items()))

@@ -9,6 +9,7 @@ Features: the ``widths[-1]``-d global-average-pooled activations; IS uses its lo
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,20 @@ class SmallCNN(nn.Module):
         return self.head(self.body(x))  # (B, K)
 
 
+# Below this validation accuracy the classifier's features say little about image quality:
+# FID/KID/precision/recall computed with them are warned about (LowAccuracyWarning).
+LOW_ACCURACY = 0.5
+
+
+class LowAccuracyWarning(UserWarning):
+    """The feature classifier classifies its own validation split poorly."""
+
+
 class ClassifierExtractor(FeatureExtractor):
-    """A trained ``SmallCNN`` as an extractor; ``accuracy`` is its validation accuracy."""
+    """A trained ``SmallCNN`` as an extractor; ``accuracy`` is its validation accuracy.
+
+    Warns (``LowAccuracyWarning``) when ``accuracy < LOW_ACCURACY`` (0.5).
+    """
 
     name = "classifier"
 
@@ -52,6 +65,15 @@ class ClassifierExtractor(FeatureExtractor):
         super().__init__()
         self.net = net.eval()
         self.accuracy, self.fingerprint = float(accuracy), fingerprint
+        if self.accuracy < LOW_ACCURACY:
+            warnings.warn(
+                f"the feature classifier for {fingerprint.get('dataset')} reaches only "
+                f"{self.accuracy:.0%} validation accuracy (< {LOW_ACCURACY:.0%}): its FID/KID/"
+                "precision/recall are weak; train it longer (metrics.extractor.epochs=...) or on "
+                "more data (more images per class), or use metrics=inception",
+                LowAccuracyWarning,
+                stacklevel=2,
+            )
         self.num_features = net.head.in_features
 
     def identity(self) -> dict[str, Any]:
