@@ -18,7 +18,7 @@ from lightning_gen.metrics.inception import InceptionSpec
 from lightning_gen.metrics.reference import ReferenceCache
 from lightning_gen.metrics.sampling import sample_features
 from lightning_gen.vae.module import VAE
-from tests.metrics_helpers import ProjectionExtractor, ReplaySampler
+from tests.helpers.metrics_helpers import ProjectionExtractor, ReplaySampler
 
 KEYS = ["fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall"]
 

@@ -7,6 +7,7 @@ corrupted input back to the clean image and logs the PSNR of noisy vs denoised i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -14,6 +15,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from lightning_gen.autoencoder.loss import get_loss
 from lightning_gen.autoencoder.noise import get_noise
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.conv import ConvDecoder, ConvEncoder
 from lightning_gen.validate import check_model_args
 
@@ -63,9 +65,15 @@ class Autoencoder(L.LightningModule):
         return self.noise_fn(x, self.hparams.noise_level) if self.noise_fn else x
 
     # -- training ----------------------------------------------------------------------------
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean reconstruction loss of a batch ``(x, y)`` from its corrupted input (``HasLoss``);
+        the corruption is drawn from ``generator`` when one is given (deterministic)."""
         x, _ = batch
-        loss = self.loss_fn(self.reconstruct(self.corrupt(x)), x).mean()
+        with seeded_rng(generator, self.device):
+            return self.loss_fn(self.reconstruct(self.corrupt(x)), x).mean()
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 

@@ -8,8 +8,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from lightning_gen.callbacks.common import PeriodicWriter, call_with_condition, takes_condition
-from lightning_gen.contracts import CanReconstruct, CanSample
+from lightning_gen.callbacks.common import PeriodicWriter
+from lightning_gen.contracts import CanReconstruct, CanSample, call_with_condition, takes_condition
 from lightning_gen.images import make_grid, save_grid
 
 

@@ -11,8 +11,7 @@ import torch
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from lightning_gen.callbacks.common import call_with_condition
-from lightning_gen.contracts import CanReconstruct, require
+from lightning_gen.contracts import CanReconstruct, call_with_condition, require
 from lightning_gen.images import to_unit_interval
 
 

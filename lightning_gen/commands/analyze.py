@@ -14,9 +14,10 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lightning_gen import checkpoints
+from lightning_gen.analysis.options import task_options
 from lightning_gen.analysis.tasks import TASKS
 from lightning_gen.callbacks.metrics_file import write_json_atomic
 from lightning_gen.cli_errors import user_errors
@@ -91,11 +92,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"checkpoint": str(ckpt), "model": target, "split": cfg.split}
     for name in cfg.tasks:
-        opts = {
-            "split": cfg.split,
-            "max_images": cfg.max_images,
-            **OmegaConf.to_container(cfg.get(name) or {}, resolve=True),
-        }
+        opts = task_options(cfg, name)
         try:
             if not isinstance(model, TASK_NEEDS.get(name, object)):
                 raise ConfigError(

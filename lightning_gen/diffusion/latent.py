@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_gen.contracts import class_path
 from lightning_gen.diffusion.module import DiffusionModel
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.networks.unet import MLPDenoiser
-from lightning_gen.reliability.compat import class_path
 from lightning_gen.validate import check_model_args
 
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.diffusion.loss import diffusion_loss, get_weighting
 from lightning_gen.diffusion.sampling import get_sampler, guided, inpainting_projection
 from lightning_gen.diffusion.schedule import NoiseSchedule
@@ -156,8 +157,15 @@ class DiffusionModel(L.LightningModule):
             noise,
         )
 
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean diffusion loss of a batch ``(x, y)`` (``HasLoss``); timesteps, noise and label
+        dropout come from ``generator`` when one is given (deterministic), else the global RNG."""
+        x, y = batch
+        with seeded_rng(generator, self.device):
+            return self._loss(x, y, generator).mean()
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(*batch).mean()
+        loss = self.loss(batch)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -168,7 +176,7 @@ class DiffusionModel(L.LightningModule):
         self._eval(batch, batch_idx, "test")
 
     def _eval(self, batch, batch_idx: int, stage: str) -> None:
-        loss = self._loss(*batch, generator=torch.Generator().manual_seed(batch_idx)).mean()
+        loss = self.loss(batch, generator=torch.Generator().manual_seed(batch_idx))
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):

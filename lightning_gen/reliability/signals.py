@@ -64,6 +64,10 @@ class GracefulStop(L.Callback):
     (data loading, sanity check) stops the run the usual way: there is nothing to save yet.
     """
 
+    # after every other callback (``instantiate_group``): the checkpoint saved at a batch end then
+    # includes that batch's weight-average update
+    run_last = True
+
     def __init__(
         self,
         signals: list[str] | tuple[str, ...] = STOP_SIGNALS,

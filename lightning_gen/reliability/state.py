@@ -20,8 +20,9 @@ import lightning as L
 import numpy as np
 import torch
 
+from lightning_gen.contracts import class_path
 from lightning_gen.data.resumable import ResumableDataLoader
-from lightning_gen.reliability.compat import META_KEY, class_path
+from lightning_gen.reliability.compat import META_KEY
 
 
 def collect_rng() -> dict[str, Any]:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_gen.autoencoder.loss import get_loss
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.errors import ConfigError
 from lightning_gen.networks.conv import ConvDecoder, ConvEncoder
 from lightning_gen.vae.loss import beta_elbo_loss, reparameterize
@@ -92,6 +93,12 @@ class VAE(L.LightningModule):
         mu, logvar = self._posterior(x, y)
         x_hat = self.decode(reparameterize(mu, logvar), y)
         return beta_elbo_loss(self.loss_fn(x_hat, x), mu, logvar, x[0].numel(), self.hparams.beta)
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean negative (beta-)ELBO of a batch ``(x, y)`` (``HasLoss``); the posterior sample is
+        drawn from ``generator`` when one is given (deterministic)."""
+        with seeded_rng(generator, self.device):
+            return self._loss(*batch)[0].mean()
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, recon, kl = (t.mean() for t in self._loss(*batch))
