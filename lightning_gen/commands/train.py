@@ -10,6 +10,7 @@ for an exact resume, and ``resume=<run dir | .ckpt>`` continues in the same run 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import yaml
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_gen.checkpoints import announce_checkpoint
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
 from lightning_gen.errors import ConfigError
@@ -28,8 +30,11 @@ from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_che
 from lightning_gen.reliability.compat import check_compatible
 from lightning_gen.reliability.loggers import resume_logger_overrides
 from lightning_gen.reliability.run_dir import (
+    RestoreOnFailure,
     RunLock,
+    announce_run_folder,
     check_writable,
+    refuse_finished_run,
     resume_checkpoint,
     resume_run_dir,
 )
@@ -95,6 +100,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     ckpt_path = resolve_resume(cfg.get("resume"))
     ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
+    announce_run_folder(out, "resuming" if ckpt is not None else "starting")
+    if ckpt is not None:
+        announce_checkpoint(Path(ckpt_path), ckpt, "resuming from")
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
@@ -127,6 +135,7 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
         run_test(
             trainer, model, datamodule, averaging=any(_is_weight_averaging(c) for c in callbacks)
         )
+    announce_run_folder(out, "finished")
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
@@ -180,18 +189,20 @@ def original_overrides(run_dir: Path, given: list[str]) -> list[str]:
     return [o for o in (yaml.safe_load(f.read_text()) or []) if not overridden(_override_key(o))]
 
 
+def resume_value(argv: list[str]) -> str | None:
+    """The ``resume=`` value given on the command line (None if absent or null)."""
+    value = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
+    return None if value in (None, "", "null") else value
+
+
 def with_resume_run_dir(argv: list[str]) -> list[str]:
     """For ``resume=<run dir | ckpt>``: continue in that run folder with the run's own overrides.
 
     The run's original command-line overrides are applied first, so ``lgen train resume=<run>``
     alone continues the same experiment; overrides given now take precedence.
     """
-    resume = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
-    if (
-        not resume
-        or resume == "null"
-        or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv)
-    ):
+    resume = resume_value(argv)
+    if not resume or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
         return argv
     run_dir = Path(resume_run_dir(resume)).resolve()
     return [*original_overrides(run_dir, argv), *argv, f"hydra.run.dir={run_dir}"]
@@ -226,11 +237,15 @@ def main() -> float | None:
     if run_dir is None:
         return _hydra_main()
     global _locked_by_main
+    resuming = resume_value(argv) is not None
     with user_errors():
         lock = RunLock(check_writable(run_dir)).acquire()
+        if not resuming:
+            refuse_finished_run(run_dir)
     _locked_by_main = run_dir.resolve()
     try:
-        return _hydra_main()
+        with RestoreOnFailure(run_dir) if resuming else contextlib.nullcontext():
+            return _hydra_main()
     finally:
         _locked_by_main = None
         lock.release()
