@@ -61,12 +61,12 @@ def _assert_same(a: Any, b: Any, where: str, paths: tuple[str, str]) -> None:
             f"{where} differs (max |diff| {(a.float() - b.float()).abs().max()})"
         )
     elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(map(str, a)) == set(map(str, b)), (
-            f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
-        )
-        for k in a:
+        norm_a = {str(k).replace(paths[0], "<run>"): v for k, v in a.items()}
+        norm_b = {str(k).replace(paths[1], "<run>"): v for k, v in b.items()}
+        assert set(norm_a) == set(norm_b), f"{where}: keys {sorted(norm_a)} vs {sorted(norm_b)}"
+        for k, v in norm_a.items():
             if k not in VOLATILE_KEYS:
-                _assert_same(a[k], b[k], f"{where}.{k}", paths)
+                _assert_same(v, norm_b[k], f"{where}.{k}", paths)
     elif isinstance(a, (list, tuple)):
         assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: length differs"
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
