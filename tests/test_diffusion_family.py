@@ -131,7 +131,7 @@ def test_latent_diffusion_rejects_wrong_checkpoints(tmp_path, ae_ckpt):
         load_autoencoder(str(ae_ckpt), [1, 16, 16])
     bad = tmp_path / "truncated.ckpt"
     bad.write_bytes(ae_ckpt.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
         load_autoencoder(str(bad), SHAPE)
     with pytest.raises(ConfigError, match="autoencoder_ckpt"):
         LatentDiffusion(SHAPE, 10)

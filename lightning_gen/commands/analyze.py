@@ -26,8 +26,9 @@ from lightning_gen.errors import CheckpointError, ConfigError
 
 
 def resolve_checkpoint(ckpt: str) -> Path:
-    """A ``.ckpt`` path from ``ckpt``: the file itself, or a run folder's best (else last) checkpoint."""
-    return checkpoints.resolve_checkpoint(ckpt, prefer=("best.ckpt", "last.ckpt"))
+    """A ``.ckpt`` path from ``ckpt`` by the one rule (``lightning_gen.checkpoints``): a run folder's
+    ``checkpoints/last.ckpt``, or the file itself."""
+    return checkpoints.resolve_checkpoint(ckpt)
 
 
 def build_data(cfg: DictConfig, run_cfg: DictConfig | None) -> Any:

@@ -10,6 +10,7 @@ for an exact resume, and ``resume=<run dir | .ckpt>`` continues in the same run 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_gen.checkpoints import announce_checkpoint
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
 from lightning_gen.fileio import atomic_write
@@ -26,8 +28,15 @@ from lightning_gen.instantiate import build_model, instantiate_group, is_weight_
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
 from lightning_gen.reliability.loggers import resume_logger_overrides
-from lightning_gen.reliability.resume import fixed_run_dir, with_resume_run_dir
-from lightning_gen.reliability.run_dir import RunLock, check_writable, resume_checkpoint
+from lightning_gen.reliability.resume import fixed_run_dir, resume_value, with_resume_run_dir
+from lightning_gen.reliability.run_dir import (
+    RestoreOnFailure,
+    RunLock,
+    announce_run_folder,
+    check_writable,
+    refuse_finished_run,
+    resume_checkpoint,
+)
 from lightning_gen.reliability.signals import GracefulStop
 from lightning_gen.reliability.state import RunState
 
@@ -54,6 +63,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     ckpt_path = resolve_resume(cfg.get("resume"))
     ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
+    announce_run_folder(out, "resuming" if ckpt is not None else "starting")
+    if ckpt is not None:
+        announce_checkpoint(Path(ckpt_path), ckpt, "resuming from")
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
@@ -86,6 +98,7 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
         run_test(
             trainer, model, datamodule, averaging=any(is_weight_averaging(c) for c in callbacks)
         )
+    announce_run_folder(out, "finished")
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
@@ -135,10 +148,14 @@ def main() -> float | None:
     run_dir = fixed_run_dir(argv)
     if run_dir is None:
         return _hydra_main()
+    resuming = resume_value(argv) is not None
     with user_errors():
         lock = RunLock(check_writable(run_dir)).acquire()
+        if not resuming:
+            refuse_finished_run(run_dir)
     try:
-        return _hydra_main()
+        with RestoreOnFailure(run_dir) if resuming else contextlib.nullcontext():
+            return _hydra_main()
     finally:
         lock.release()
 

@@ -178,6 +178,19 @@ class CycleGAN(AdversarialModule):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_a, self.d_b]
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The pools of past fakes are training state: saved for an exact resume."""
+        checkpoint["fake_history"] = {
+            "a": self.history_a.state_dict(),
+            "b": self.history_b.state_dict(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        pools = checkpoint.get("fake_history")
+        if pools is not None:
+            self.history_a.load_state_dict(pools["a"], self.device)
+            self.history_b.load_state_dict(pools["b"], self.device)
+
     @torch.no_grad()
     def sample(self, n: int, *, condition: Any = None) -> torch.Tensor:
         """Translate the first ``n`` domain-A images ``condition`` to domain B: ``(n, C, H, W)``."""

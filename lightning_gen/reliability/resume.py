@@ -33,6 +33,12 @@ def original_overrides(run_dir: Path, given: list[str]) -> list[str]:
     return [o for o in (yaml.safe_load(f.read_text()) or []) if not overridden(_override_key(o))]
 
 
+def resume_value(argv: list[str]) -> str | None:
+    """The ``resume=`` value given on the command line (None if absent or null)."""
+    value = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
+    return None if value in (None, "", "null") else value
+
+
 def with_resume_run_dir(argv: list[str]) -> list[str]:
     """For ``resume=<run dir | ckpt>``: continue in that run folder with the run's own overrides.
 
@@ -40,12 +46,8 @@ def with_resume_run_dir(argv: list[str]) -> list[str]:
     alone continues the same experiment; overrides given now take precedence. Any other
     command line (no ``resume``, a fixed ``hydra.run.dir``, a multirun) is returned unchanged.
     """
-    resume = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
-    if (
-        not resume
-        or resume == "null"
-        or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv)
-    ):
+    resume = resume_value(argv)
+    if not resume or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv):
         return argv
     run_dir = Path(resume_run_dir(resume)).resolve()
     return [*original_overrides(run_dir, argv), *argv, f"hydra.run.dir={run_dir}"]

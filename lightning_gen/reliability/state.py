@@ -6,6 +6,9 @@ Stored under ``checkpoint["lgen"]`` as plain data (loads with ``weights_only=Tru
 - ``rng``: torch / numpy / python RNG states at save time, restored when training restarts;
 - ``wandb_id``: the W&B run id, so a resumed run continues the same W&B run.
 
+On resume it also restores what Lightning saves but does not restore (``ModelCheckpoint``'s
+``current_score``).
+
 It also keeps the train loader's position (``ResumableDataLoader.consumed``) current, and isolates
 validation from the training RNG stream so that validating (or not, after a resume) never changes
 what training draws next.
@@ -19,6 +22,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_gen.contracts import class_path
 from lightning_gen.data.resumable import ResumableDataLoader
@@ -72,11 +76,21 @@ def _train_loaders(trainer: L.Trainer) -> list[ResumableDataLoader]:
     return [dl for dl in flat if isinstance(dl, ResumableDataLoader)]
 
 
+def restore_current_scores(trainer: L.Trainer, states: dict[str, Any]) -> None:
+    """Put back ``ModelCheckpoint.current_score`` (saved, but not restored by Lightning), so a
+    resumed run's checkpoints hold what an uninterrupted run's do."""
+    for cb in trainer.checkpoint_callbacks:
+        state = states.get(cb.state_key) if isinstance(cb, ModelCheckpoint) else None
+        if state and state.get("current_score") is not None and cb.current_score is None:
+            cb.current_score = state["current_score"]
+
+
 class RunState(L.Callback):
     """Add RNG states, family class and W&B id to checkpoints; restore RNG and loader position on resume."""
 
     def __init__(self) -> None:
         self._rng_to_restore: dict[str, Any] | None = None
+        self._callback_states: dict[str, Any] = {}
         self._rng_before_val: dict[str, Any] | None = None
 
     # -- saving --------------------------------------------------------------------------------
@@ -101,11 +115,14 @@ class RunState(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         self._rng_to_restore = checkpoint.get(META_KEY, {}).get("rng")
+        self._callback_states = dict(checkpoint.get("callbacks") or {})
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._rng_to_restore is not None:
             restore_rng(self._rng_to_restore)
             self._rng_to_restore = None
+        restore_current_scores(trainer, self._callback_states)
+        self._callback_states = {}
 
     # -- validation does not touch the training RNG stream --------------------------------------
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
