@@ -77,13 +77,14 @@ class Autoencoder(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, "test")
 
-    def _eval_step(self, batch, stage: str) -> None:
+    def _eval_step(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        """Log the loss; return ``{"reconstruction": reconstruct(x)}`` for the metric callbacks."""
         x, _ = batch
         noisy = self.corrupt(x)
         x_hat = self.reconstruct(noisy)
@@ -96,6 +97,8 @@ class Autoencoder(L.LightningModule):
             self.log(
                 f"{stage}/psnr_denoised", peak_signal_noise_ratio(x_hat, x, **to01), sync_dist=True
             )
+            return {"reconstruction": self.reconstruct(x)}  # of the clean image, as everywhere
+        return {"reconstruction": x_hat}  # no noise: the very same reconstruction
 
     def configure_optimizers(self):
         return torch.optim.AdamW(

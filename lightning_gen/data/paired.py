@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from lightning_gen.data.datamodule import ImageDataModule
-from lightning_gen.data.dataset import resize_uint8
+from lightning_gen.data.dataset import StackedBatch, collate_pairs, resize_uint8
 from lightning_gen.data.decode import decode_image
 from lightning_gen.errors import ConfigError, DataError
 from lightning_gen.images import from_uint8
@@ -51,6 +51,13 @@ class PairedTensorDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return from_uint8(self.targets[i]), from_uint8(self.sources[i])
+
+    def __getitems__(self, indices: list[int]) -> StackedBatch:
+        """Items ``indices`` read at once: targets ``(B, C, H, W)``, sources ``(B, Cs, H, W)``."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        t_idx, s_idx = idx % len(self.targets), idx % len(self.sources)  # unpaired: wrap around
+        targets, sources = from_uint8(self.targets[t_idx]), from_uint8(self.sources[s_idx])
+        return StackedBatch((targets, sources), lambda i: (targets[i], sources[i]))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -216,7 +223,7 @@ class DigitDomains:
 class PairedDataModule(ImageDataModule):
     """``ImageDataModule`` for ``(target, source)`` image pairs (same seeded splits and options)."""
 
-    collate_fn = None  # batches ``(target, source)`` by PyTorch's default collate
+    collate_fn = staticmethod(collate_pairs)  # batches ``[targets, sources]``
 
     @property
     def source_shape(self) -> tuple[int, int, int]:

@@ -24,6 +24,7 @@ from lightning_gen.fileio import load_cache, save_cache
 from lightning_gen.images import from_uint8
 from lightning_gen.metrics.data import content_hash, dataset_name, key_of
 from lightning_gen.metrics.extractor import FeatureExtractor, weights_checksum
+from lightning_gen.rng import isolated_rng
 
 
 class SmallCNN(nn.Module):
@@ -178,10 +179,14 @@ class ClassifierSpec:
             / f"{fingerprint['dataset']}-{c}x{h}x{w}-{key_of(fingerprint)}.pt"
         )
 
+    @isolated_rng()
     def build(
         self, datamodule: Any, cache_dir: str | Path, force: bool = False
     ) -> ClassifierExtractor:
-        """Load the cached classifier for this data, or train and cache it (``force`` retrains)."""
+        """Load the cached classifier for this data, or train and cache it (``force`` retrains).
+
+        Leaves the global RNG states as it found them, cache hit or not (``isolated_rng``).
+        """
         if int(getattr(datamodule, "num_classes", 0)) < 2:
             raise ConfigError(
                 "the classifier extractor needs labelled data (>= 2 classes); use metrics=inception"

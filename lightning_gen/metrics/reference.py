@@ -19,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning_gen.fileio import load_cache, save_cache
 from lightning_gen.metrics.data import content_hash, dataset_name, key_of, split_batches
 from lightning_gen.metrics.extractor import FeatureExtractor
+from lightning_gen.rng import isolated_rng
 
 
 @dataclass
@@ -101,6 +102,7 @@ class ReferenceCache:
         )
         return self.dir / f"{name}-{key_of(protocol)}.pt"
 
+    @isolated_rng()
     def get(
         self,
         datamodule: Any,
@@ -108,7 +110,10 @@ class ReferenceCache:
         split: str = "train",
         limit: int | None = None,
     ) -> ReferenceStats:
-        """Cached statistics if the file's fingerprint matches this data and protocol, else rebuild them."""
+        """Cached statistics if the file's fingerprint matches this data and protocol, else rebuild them.
+
+        Leaves the global RNG states as it found them (``isolated_rng``).
+        """
         protocol = self.protocol(datamodule, extractor, split, limit)
         data_hash, n = content_hash(datamodule, split, limit)
         fingerprint = {**protocol, "data_hash": data_hash, "count": n}

@@ -89,8 +89,8 @@ class VAE(L.LightningModule):
         return self.decode(z, condition)
 
     # -- training ----------------------------------------------------------------------------
-    def _loss(self, x: torch.Tensor, y: torch.Tensor | None):
-        mu, logvar = self._posterior(x, y)
+    def _loss(self, x: torch.Tensor, y: torch.Tensor | None, posterior=None):
+        mu, logvar = self._posterior(x, y) if posterior is None else posterior
         x_hat = self.decode(reparameterize(mu, logvar), y)
         return beta_elbo_loss(self.loss_fn(x_hat, x), mu, logvar, x[0].numel(), self.hparams.beta)
 
@@ -105,17 +105,21 @@ class VAE(L.LightningModule):
         self.log_dict({"train/loss": loss, "train/recon": recon, "train/kl": kl}, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval(batch, "test")
 
-    def _eval(self, batch, stage: str) -> None:
-        loss, recon, kl = (t.mean() for t in self._loss(*batch))
+    def _eval(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        """Log the ELBO terms; return ``{"reconstruction": reconstruct(x)}`` (one encoder pass)."""
+        x, y = batch
+        posterior = self._posterior(x, y)
+        loss, recon, kl = (t.mean() for t in self._loss(x, y, posterior))
         self.log_dict(
             {f"{stage}/loss": loss, f"{stage}/recon": recon, f"{stage}/kl": kl}, sync_dist=True
         )
+        return {"reconstruction": self.decode(posterior[0], y)}  # the posterior mean's decoding
 
     def configure_optimizers(self):
         return torch.optim.AdamW(
