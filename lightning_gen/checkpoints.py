@@ -2,7 +2,7 @@
 
 The rule (``lgen sample``, ``lgen evaluate``, ``lgen analyze`` and ``lgen train resume=`` alike):
 a run folder means its ``checkpoints/last.ckpt`` (the run's final weights, see
-``reliability/last_checkpoint.py``); an explicit ``.ckpt`` path is used as given (e.g.
+``callbacks/last_checkpoint.py``); an explicit ``.ckpt`` path is used as given (e.g.
 ``<run>/checkpoints/best.ckpt``). Nothing else is guessed.
 
 Files are read with ``weights_only=True`` (no code runs from an untrusted file). The model class is

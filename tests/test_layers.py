@@ -29,6 +29,8 @@ FLOORS: list[tuple[str, set[str]]] = [
             "config_check",
             "checkpoints",
             "loggers",
+            "rng",
+            "validate",
         },
     ),
     ("networks", {"networks"}),  # nn.Modules, no Lightning
@@ -37,7 +39,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("families", {"autoencoder", "vae", "gan", "diffusion"}),
     ("analysis", {"analysis"}),  # what one can do with a trained autoencoder
     ("callbacks", {"callbacks"}),  # observe training, may use analysis and metrics
-    ("reliability", {"reliability"}),  # run folder, resume, signals, checkpoint I/O
+    ("reliability", {"reliability", "strategies"}),  # run folder, resume, signals, checkpoint I/O
     ("app", {"instantiate", "cli_errors", "commands", "configs"}),  # wiring and entry points
 ]
 FLOOR_OF = {unit: i for i, (_, units) in enumerate(FLOORS) for unit in units}

@@ -19,7 +19,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from lightning_gen.reliability.last_checkpoint import last_checkpoint_path
+from lightning_gen.callbacks.last_checkpoint import last_checkpoint_path
 
 STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGINT", "SIGUSR1")
 
