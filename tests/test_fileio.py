@@ -115,3 +115,18 @@ def test_every_writer_goes_through_fileio():
         if bare.search(line)
     ]
     assert offenders == []
+
+
+def test_truncated_array_cache_is_warned_and_rebuilt(tmp_path):
+    import numpy as np
+
+    from lightning_gen.fileio import load_array_cache
+
+    path = tmp_path / "a.npy"
+    with atomic_write(path, "wb") as f:
+        np.save(f, np.arange(1000, dtype=np.uint8).reshape(10, 100))
+    assert load_array_cache(path).shape == (10, 100)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.warns(CacheWarning, match="a.npy is corrupt"):
+        assert load_array_cache(path) is None
+    assert not path.exists()
