@@ -11,6 +11,7 @@ for an exact resume, and ``resume=<run dir | .ckpt>`` continues in the same run 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +39,20 @@ def resolve_resume(resume: str | None) -> str | None:
     return None if path is None else str(path)
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, locked: Path | None = None) -> dict[str, float]:
     """Run one experiment from a composed config; returns the final logged metrics.
 
+    The run folder is locked for the run, unless it is ``locked`` (already locked by the caller:
+    ``main`` locks a fixed folder before Hydra writes into it).
     Raises ``ConfigError`` / ``DataError`` / ``CheckpointError`` for bad input before anything in the
     run folder is overwritten, ``RunInterrupted`` after a stop signal (checkpoint saved) and
     ``DivergenceError`` on a non-finite loss (last good checkpoint kept).
     """
     check_config(cfg)
     out = check_writable(cfg.paths.output_dir)
-    with RunLock(out):  # re-entrant: `main` may hold it already for a fixed run folder
+    if locked is not None and out.resolve() == locked.resolve():
+        return _train_locked(cfg, out)
+    with RunLock(out):
         return _train_locked(cfg, out)
 
 
@@ -116,29 +121,35 @@ def _raise_if_stopped(callbacks: list[Any]) -> None:
         raise stopped[0] from None
 
 
-@hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float | None:
-    with user_errors():
-        metrics = train(cfg)
-    monitor = cfg.get("optimized_metric")
-    return metrics.get(monitor) if monitor else None
+def hydra_app(locked: Path | None = None) -> Callable[[], float | None]:
+    """The Hydra app of ``lgen train``; ``locked``: a run folder the caller holds the lock of."""
+
+    @hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
+    def app(cfg: DictConfig) -> float | None:
+        with user_errors():
+            metrics = train(cfg, locked=locked)
+        monitor = cfg.get("optimized_metric")
+        return metrics.get(monitor) if monitor else None
+
+    return app
 
 
 def main() -> float | None:
     """Hydra entry point (``lgen train`` / ``python -m lightning_gen.commands.train``).
 
-    A fixed run folder (``hydra.run.dir=`` or ``resume=``) is locked before Hydra writes into it,
-    so a second run started there fails without touching the first one's files.
+    A fixed run folder (``hydra.run.dir=`` or ``resume=``, see ``reliability.resume``) is locked
+    before Hydra writes into it, so a second run started there fails without touching the first
+    one's files; the app is told which folder it holds (no module state).
     """
     argv = with_resume_run_dir(sys.argv[1:])
     sys.argv = [sys.argv[0], *argv]
     run_dir = fixed_run_dir(argv)
     if run_dir is None:
-        return _hydra_main()
+        return hydra_app()()
     with user_errors():
         lock = RunLock(check_writable(run_dir)).acquire()
     try:
-        return _hydra_main()
+        return hydra_app(locked=run_dir)()
     finally:
         lock.release()
 

@@ -50,9 +50,7 @@ def launched_rank() -> int:
 
 
 class RunLock:
-    """Exclusive lock on a run folder; ``ConfigError`` if another live process holds it.
-
-    Re-entrant within one process: acquiring a folder this process already holds is a no-op."""
+    """Exclusive lock on a run folder; ``ConfigError`` if another live process holds it."""
 
     def __init__(self, folder: str | Path) -> None:
         self.path = (Path(folder) / LOCK_NAME).resolve()
@@ -69,8 +67,6 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
-            if holder == str(os.getpid()):  # this process holds it (`lgen train` locks early)
-                return self  # re-entrant: nothing taken, nothing to release
             raise ConfigError(
                 f"run folder {self.path.parent} is in use by another run (pid {holder}); wait for it, "
                 "or start a new run (a fresh folder is made per start unless hydra.run.dir is fixed)"
