@@ -65,11 +65,15 @@ def autoencoder_ckpt(tmp_path_factory) -> Path:
 
 
 def _needs(name: str, request) -> list[str]:
-    """Inputs an experiment cannot run without (``???`` in its model config)."""
+    """Inputs an experiment cannot run without (``???`` in its model config), and state that would
+    stay unused in a smoke run: an image pool small enough to fill (and swap) within 2 batches."""
     model = compose_train(Path("/nonexistent"), f"experiment={name}").model
-    if "autoencoder_ckpt" in model and OmegaConf.is_missing(model, "autoencoder_ckpt"):
-        return [f"model.autoencoder_ckpt={request.getfixturevalue('autoencoder_ckpt')}"]
-    return []
+    out = []
+    if "autoencoder_ckpt" in model.keys() and OmegaConf.is_missing(model, "autoencoder_ckpt"):
+        out.append(f"model.autoencoder_ckpt={request.getfixturevalue('autoencoder_ckpt')}")
+    if model.get("history_size"):
+        out.append("model.history_size=3")
+    return out
 
 
 @pytest.mark.parametrize(
