@@ -149,7 +149,7 @@ def load_autoencoder(path: str, image_shape: Sequence[int]) -> tuple[nn.Module, 
     """
     from lightning_gen.checkpoints import load_model
 
-    model = load_model(path)
+    model = load_model(path, announce=False)  # the latent model announces its own checkpoint
     name = type(model).__name__
     if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
         raise CheckpointError(
