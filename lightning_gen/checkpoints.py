@@ -2,7 +2,7 @@
 
 The rule (``lgen sample``, ``lgen evaluate``, ``lgen analyze`` and ``lgen train resume=`` alike):
 a run folder means its ``checkpoints/last.ckpt`` (the run's final weights, see
-``reliability/last_checkpoint.py``); an explicit ``.ckpt`` path is used as given (e.g.
+``callbacks/last_checkpoint.py``); an explicit ``.ckpt`` path is used as given (e.g.
 ``<run>/checkpoints/best.ckpt``). Nothing else is guessed.
 
 Files are read with ``weights_only=True`` (no code runs from an untrusted file). The model class is
@@ -109,7 +109,18 @@ def model_class_path(
     ckpt: Path, checkpoint: dict[str, Any], model_target: str | None = None
 ) -> str:
     """``module.Class`` of the model in ``checkpoint`` (see the module docstring for the order)."""
-    path = model_target or (checkpoint.get("lgen") or {}).get("model_class")
+    meta = checkpoint.get("lgen") or {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{ckpt}: its 'lgen' metadata is damaged ({type(meta).__name__}, expected a dict); "
+            "pass model_target=<module.Class> or re-save the checkpoint"
+        )
+    path = model_target or meta.get("model_class")
+    if path is not None and not isinstance(path, str):
+        raise CheckpointError(
+            f"{ckpt}: its recorded model class {path!r} is not a class path; "
+            "pass model_target=<module.Class>"
+        )
     if path is None:
         cfg = run_config(ckpt)
         path = OmegaConf.select(cfg, "model._target_") if cfg is not None else None
@@ -125,9 +136,15 @@ def import_class(path: str, ckpt: Path) -> type:
     """Import ``module.Class``; CheckpointError if it cannot be imported."""
     module, _, name = path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as exc:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{ckpt}: model class {path} cannot be imported ({exc})") from exc
+    if not (isinstance(cls, type) and issubclass(cls, L.LightningModule)):
+        raise CheckpointError(
+            f"{ckpt}: recorded model class {path} is not a LightningModule (damaged or foreign "
+            "metadata); pass model_target=<module.Class> of the family that trained it"
+        )
+    return cls
 
 
 def load_model(

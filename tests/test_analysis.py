@@ -258,7 +258,7 @@ def smoke_run(tmp_path_factory) -> Path:
         "debug=smoke",
         "experiment=anomaly_mnist",
         "callbacks=latent",
-        "anomaly_class=3",
+        "data.source.exclude=[3]",
         "data.source.source._target_=lightning_gen.data.bundled.SklearnDigits",
         "data.source.source.image_size=16",
         f"paths.output_dir={out}",

@@ -226,7 +226,7 @@ def test_ema_is_swapped_back_and_survives_resume(tmp_path):
     )
     try:
         ref = tmp_path / "ref"
-        run_in_process(ref, "callbacks=ema")
+        run_in_process(ref, "ema=default")
     finally:
         monkey.undo()
     assert (
@@ -244,8 +244,8 @@ def test_ema_is_swapped_back_and_survives_resume(tmp_path):
         "+callbacks.kill.at_start=true",
     ]
     with pytest.raises(RunInterrupted):
-        run_in_process(out, "callbacks=ema", *kill)
-    run_in_process(out, "callbacks=ema", f"resume={out}")
+        run_in_process(out, "ema=default", *kill)
+    run_in_process(out, "ema=default", f"resume={out}")
     assert_same_run(ref, out)
 
 
@@ -330,7 +330,7 @@ def test_ema_runs_are_tested_with_the_averaged_weights_of_the_best_checkpoint(tm
     out = tmp_path / "run"
     run_in_process(
         out,
-        "callbacks=ema",
+        "ema=default",
         f"+callbacks.record._target_={__name__}.RecordTestWeights",
         "test=true",
     )

@@ -17,8 +17,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_gen.callbacks.last_checkpoint import last_checkpoint_path
 from lightning_gen.fileio import atomic_write
-from lightning_gen.reliability.last_checkpoint import last_checkpoint_path
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -1,9 +1,10 @@
 """The run folder: writable, used by one run at a time, and found again for ``resume=``.
 
 - ``check_writable``: a clear ``ConfigError`` when the output folder cannot be created or written.
-- ``RunLock``: an exclusive ``fcntl.flock`` on ``<run>/.lock`` held for the whole run; a second run
-  started in the same folder fails at once instead of overwriting the first one's files. The OS drops
-  the lock when the process dies (even on SIGKILL), so a stale lock never blocks a resume.
+- ``RunLock``: an exclusive OS lock on ``<run>/.lock`` (``filelock.FileLock``: ``flock`` on Linux and
+  macOS, ``msvcrt`` on Windows) held for the whole run; a second run started in the same folder
+  fails at once instead of overwriting the first one's files. The OS drops the lock when the
+  process dies (even on SIGKILL), so a stale lock never blocks a resume.
 - ``resume_checkpoint`` / ``resume_run_dir``: ``resume=<run dir | .ckpt>`` to a checkpoint and its run folder.
 - ``refuse_finished_run``: a new run (not a resume) started in a folder that already holds a run
   (fixed ``hydra.run.dir=``) is refused instead of overwriting its checkpoints, metrics and logs.
@@ -15,12 +16,13 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from filelock import FileLock, Timeout
 
 from lightning_gen.checkpoints import resolve_checkpoint
 from lightning_gen.errors import CheckpointError, ConfigError
@@ -56,38 +58,49 @@ def launched_rank() -> int:
     return 0
 
 
+_HELD: set[Path] = set()  # lock files this process holds (re-entrancy)
+
+
 class RunLock:
-    """Exclusive lock on a run folder; ``ConfigError`` if another live process holds it."""
+    """Exclusive lock on a run folder; ``ConfigError`` if another live process holds it.
+
+    Re-entrant within one process: acquiring a folder this process already holds is a no-op."""
 
     def __init__(self, folder: str | Path) -> None:
         self.path = (Path(folder) / LOCK_NAME).resolve()
-        self._fd: int | None = None
+        self._lock: FileLock | None = None
 
     def acquire(self) -> RunLock:
         """Take the lock (non-blocking). Processes other than global rank 0 of a distributed run
         (DDP children, other nodes) share their rank 0's folder and take no lock."""
         if launched_rank() != 0:
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.path in _HELD:  # this process holds it (`lgen train` locks early): nothing to take
+            return self
+        lock = FileLock(self.path, timeout=0)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
-            os.close(fd)
+            lock.acquire()
+        except Timeout:
+            try:
+                holder = self.path.read_text(errors="replace").strip() or "?"
+            except OSError:
+                holder = "?"
             raise ConfigError(
                 f"run folder {self.path.parent} is in use by another run (pid {holder}); wait for it, "
                 "or start a new run (a fresh folder is made per start unless hydra.run.dir is fixed)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+        with open(self.path, "r+") as f:  # the holder's pid, for the message above
+            f.truncate(0)
+            f.write(str(os.getpid()))
+        self._lock = lock
+        _HELD.add(self.path)
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+            _HELD.discard(self.path)
 
     def __enter__(self) -> RunLock:
         return self.acquire()

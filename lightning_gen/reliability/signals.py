@@ -19,7 +19,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from lightning_gen.reliability.last_checkpoint import last_checkpoint_path
+from lightning_gen.callbacks.last_checkpoint import last_checkpoint_path
 
 STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGINT", "SIGUSR1")
 
@@ -57,6 +57,10 @@ class GracefulStop(L.Callback):
     to finish, so the resumed run neither repeats nor loses it. A signal before training starts
     (data loading, sanity check) stops the run the usual way: there is nothing to save yet.
     """
+
+    # after every other callback (``instantiate_group``): the checkpoint saved at a batch end then
+    # includes that batch's weight-average update
+    run_last = True
 
     def __init__(
         self,

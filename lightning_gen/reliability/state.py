@@ -16,47 +16,17 @@ what training draws next.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import lightning as L
-import numpy as np
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_gen.contracts import class_path
 from lightning_gen.data.resumable import ResumableDataLoader
-from lightning_gen.reliability.compat import META_KEY, class_path
+from lightning_gen.reliability.compat import META_KEY
+from lightning_gen.rng import collect_rng, restore_rng
 
-
-def collect_rng() -> dict[str, Any]:
-    """Torch (CPU and CUDA), numpy and python RNG states as tensors / lists / ints only."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, pystate, py_gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [
-            str(kind),
-            torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            int(pos),
-            int(has_gauss),
-            float(gauss),
-        ],
-        "python": [int(version), list(pystate), py_gauss],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Inverse of ``collect_rng``."""
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, pystate, py_gauss = state["python"]
-    random.setstate((version, tuple(pystate), py_gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+__all__ = ["RunState", "collect_rng", "restore_rng"]
 
 
 def wandb_run_id(trainer: L.Trainer) -> str | None:
