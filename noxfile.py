@@ -2,7 +2,8 @@
 
 - ``nox -s tested``: the pinned, tested set (``constraints.txt``), as in CI.
 - ``nox -s newest``: the newest versions that ``pyproject.toml``'s ranges allow, so a range is
-  never wider than what was tested. Only torch stays pinned to its CPU build (``--index-url``) so
+  never wider than what was tested.
+- ``nox -s oldest``: the lower bounds of the Lightning/torchmetrics ranges (2.6.0 / 1.9.0). Only torch stays pinned to its CPU build (``--index-url``) so
   the session never pulls CUDA packages.
 """
 
@@ -28,4 +29,12 @@ def newest(session: nox.Session) -> None:
     session.install("torch", "--index-url", CPU_TORCH)
     session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[dev]")
     session.run("pip", "list")
+    session.run("pytest", *FAST, *session.posargs)
+
+
+@nox.session
+def oldest(session: nox.Session) -> None:
+    """The suite on the lowest lightning/torchmetrics the ranges allow."""
+    session.install("torch", "--index-url", CPU_TORCH)
+    session.install("-e", ".[dev]", "lightning==2.6.0", "torchmetrics==1.9.0")
     session.run("pytest", *FAST, *session.posargs)

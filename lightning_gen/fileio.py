@@ -111,3 +111,23 @@ def load_cache(path: str | Path) -> Any | None:
         )
         path.unlink(missing_ok=True)
         return None
+
+
+def load_array_cache(path: str | Path) -> Any | None:
+    """A large ``.npy`` cache written through ``atomic_write`` (no in-memory copy for a checksum);
+    ``None`` when missing, or when truncated/unreadable (then removed with a ``CacheWarning``)."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - truncated header or data: rebuild
+        warnings.warn(
+            f"cache {path} is corrupt ({type(exc).__name__}: {exc}); removing it and rebuilding",
+            CacheWarning,
+            stacklevel=2,
+        )
+        path.unlink(missing_ok=True)
+        return None

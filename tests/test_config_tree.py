@@ -6,6 +6,7 @@ typed, and users keep their own experiments in their own folder (``--config-dir`
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -145,22 +146,20 @@ def test_analyze_options_are_typed_with_defaults_in_one_place():
     assert "level:" not in text and "bits:" not in text  # the defaults live in options.py only
 
 
-USER_EXPERIMENT = """\
-# @package _global_
-defaults:
-  - override /data: digits
-  - override /model: vae
-
-name: my_vae
-model:
-  latent_dim: 3
-"""
+def readme_user_experiment() -> str:
+    """The user experiment file of the README's ``--config-dir`` example, verbatim."""
+    readme = (CONFIG_DIR.parent / "README.md").read_text()
+    found = re.search(
+        r"cat > my_configs/experiment/my_vae.yaml <<'YAML'\n(.*?\n)YAML\n", readme, re.S
+    )
+    assert found and "lgen train --config-dir my_configs experiment=my_vae" in readme
+    return found.group(1)
 
 
 def test_user_experiment_from_own_folder_with_config_dir(tmp_path):
     """README: ``lgen train --config-dir my_configs experiment=my_vae`` next to the shipped configs."""
     (tmp_path / "my_configs" / "experiment").mkdir(parents=True)
-    (tmp_path / "my_configs" / "experiment" / "my_vae.yaml").write_text(USER_EXPERIMENT)
+    (tmp_path / "my_configs" / "experiment" / "my_vae.yaml").write_text(readme_user_experiment())
     env = {**os.environ, "LGEN_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "lightning_gen.commands.cli", "train"]
     args = ["--config-dir", str(tmp_path / "my_configs"), "experiment=my_vae", "--cfg", "job"]

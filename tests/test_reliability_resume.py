@@ -222,7 +222,9 @@ def test_ema_is_swapped_back_and_survives_resume(tmp_path):
     monkey.setattr(
         train_module,
         "instantiate_group",
-        lambda g: [probe, *real(g)] if g is not None and "ema" in g else real(g),
+        lambda g, *name: (
+            [probe, *real(g, *name)] if g is not None and "ema" in g else real(g, *name)
+        ),
     )
     try:
         ref = tmp_path / "ref"

@@ -27,6 +27,7 @@ from lightning_gen.analysis.latent import (
     scatter_png,
 )
 from lightning_gen.errors import ConfigError
+from lightning_gen.fileio import atomic_write
 from lightning_gen.images import save_grid
 
 
@@ -83,7 +84,8 @@ def run_anomaly(model: Any, dm: Any, opts: dict, out: Path) -> dict:
     normal, anomalous, origin = _anomalies(dm, opts, model)
     result = anomaly_result(normal, anomalous, opts["score"])
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "anomaly_scores.npz", normal=normal, anomalous=anomalous)
+    with atomic_write(out / "anomaly_scores.npz", "wb") as f:
+        np.savez(f, normal=normal, anomalous=anomalous)
     return {**result.as_dict(), "anomalies": origin}
 
 

@@ -23,6 +23,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from lightning_gen.checkpoints import load_model, resolve_checkpoint, run_config
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.errors import CheckpointError, ConfigError
+from lightning_gen.fileio import atomic_write
 from lightning_gen.images import save_grid, to_uint8, to_unit_interval
 from lightning_gen.reliability.run_dir import check_writable
 
@@ -204,7 +205,8 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         k: (to_uint8(v.cpu()) if v.is_floating_point() and k != "mask" else v.cpu()).numpy()
         for k, v in result.items()
     }
-    np.savez_compressed(out / f"{cfg.mode}.npz", **arrays)
+    with atomic_write(out / f"{cfg.mode}.npz", "wb") as f:
+        np.savez_compressed(f, **arrays)
     rate = len(images) / seconds
     print(
         f"{len(images)} samples in {seconds:.2f} s: {rate:.2f} samples/s -> {png}, {out / f'{cfg.mode}.npz'}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +48,20 @@ def resolve_resume(resume: str | None) -> str | None:
     return None if path is None else str(path)
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, locked: Path | None = None) -> dict[str, float]:
     """Run one experiment from a composed config; returns the final logged metrics.
 
+    The run folder is locked for the run, unless it is ``locked`` (already locked by the caller:
+    ``main`` locks a fixed folder before Hydra writes into it).
     Raises ``ConfigError`` / ``DataError`` / ``CheckpointError`` for bad input before anything in the
     run folder is overwritten, ``RunInterrupted`` after a stop signal (checkpoint saved) and
     ``DivergenceError`` on a non-finite loss (last good checkpoint kept).
     """
     check_config(cfg)
     out = check_writable(cfg.paths.output_dir)
-    with RunLock(out):  # re-entrant: `main` may hold it already for a fixed run folder
+    if locked is not None and out.resolve() == locked.resolve():
+        return _train_locked(cfg, out)
+    with RunLock(out):
         return _train_locked(cfg, out)
 
 
@@ -129,25 +134,31 @@ def _raise_if_stopped(callbacks: list[Any]) -> None:
         raise stopped[0] from None
 
 
-@hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float | None:
-    with user_errors():
-        metrics = train(cfg)
-    monitor = cfg.get("optimized_metric")
-    return metrics.get(monitor) if monitor else None
+def hydra_app(locked: Path | None = None) -> Callable[[], float | None]:
+    """The Hydra app of ``lgen train``; ``locked``: a run folder the caller holds the lock of."""
+
+    @hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
+    def app(cfg: DictConfig) -> float | None:
+        with user_errors():
+            metrics = train(cfg, locked=locked)
+        monitor = cfg.get("optimized_metric")
+        return metrics.get(monitor) if monitor else None
+
+    return app
 
 
 def main() -> float | None:
     """Hydra entry point (``lgen train`` / ``python -m lightning_gen.commands.train``).
 
-    A fixed run folder (``hydra.run.dir=`` or ``resume=``) is locked before Hydra writes into it,
-    so a second run started there fails without touching the first one's files.
+    A fixed run folder (``hydra.run.dir=`` or ``resume=``, see ``reliability.resume``) is locked
+    before Hydra writes into it, so a second run started there fails without touching the first
+    one's files; the app is told which folder it holds (no module state).
     """
     argv = with_resume_run_dir(sys.argv[1:])
     sys.argv = [sys.argv[0], *argv]
     run_dir = fixed_run_dir(argv)
     if run_dir is None:
-        return _hydra_main()
+        return hydra_app()()
     resuming = resume_value(argv) is not None
     with user_errors():
         lock = RunLock(check_writable(run_dir)).acquire()
@@ -155,7 +166,7 @@ def main() -> float | None:
             refuse_finished_run(run_dir)
     try:
         with RestoreOnFailure(run_dir) if resuming else contextlib.nullcontext():
-            return _hydra_main()
+            return hydra_app(locked=run_dir)()
     finally:
         lock.release()
 

@@ -58,13 +58,8 @@ def launched_rank() -> int:
     return 0
 
 
-_HELD: set[Path] = set()  # lock files this process holds (re-entrancy)
-
-
 class RunLock:
-    """Exclusive lock on a run folder; ``ConfigError`` if another live process holds it.
-
-    Re-entrant within one process: acquiring a folder this process already holds is a no-op."""
+    """Exclusive lock on a run folder; ``ConfigError`` if another live process holds it."""
 
     def __init__(self, folder: str | Path) -> None:
         self.path = (Path(folder) / LOCK_NAME).resolve()
@@ -74,8 +69,6 @@ class RunLock:
         """Take the lock (non-blocking). Processes other than global rank 0 of a distributed run
         (DDP children, other nodes) share their rank 0's folder and take no lock."""
         if launched_rank() != 0:
-            return self
-        if self.path in _HELD:  # this process holds it (`lgen train` locks early): nothing to take
             return self
         lock = FileLock(self.path, timeout=0)
         try:
@@ -93,14 +86,12 @@ class RunLock:
             f.truncate(0)
             f.write(str(os.getpid()))
         self._lock = lock
-        _HELD.add(self.path)
         return self
 
     def release(self) -> None:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-            _HELD.discard(self.path)
 
     def __enter__(self) -> RunLock:
         return self.acquire()
