@@ -8,8 +8,8 @@ import pytest
 import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 
+from lightning_gen.callbacks.best_checkpoint import BestCheckpoint
 from lightning_gen.checkpoints import read_checkpoint
-from lightning_gen.reliability.best_checkpoint import BestCheckpoint
 from tests.helpers.resume import compose_train
 
 FID_PER_EPOCH = [5.0, 2.0, 3.0]

@@ -15,7 +15,7 @@ import torch
 from lightning_gen.callbacks.last_checkpoint import LastCheckpoint
 from lightning_gen.checkpoints import read_checkpoint
 from lightning_gen.reliability.signals import RunInterrupted
-from lightning_gen.reliability.state import collect_rng
+from lightning_gen.rng import collect_rng
 from tests.helpers.resume import assert_same_checkpoint, assert_same_logs, run_train
 
 # 4 batches of 16 digits (16x16) per epoch; GAN: 2 optimiser steps (global_step) per batch
