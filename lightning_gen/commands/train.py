@@ -10,19 +10,24 @@ for an exact resume, and ``resume=<run dir | .ckpt>`` continues in the same run 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
-from lightning_gen.errors import ConfigError
+from lightning_gen.errors import ConfigError, LgenError
 from lightning_gen.fileio import atomic_write
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
@@ -33,7 +38,7 @@ from lightning_gen.reliability.run_dir import (
     resume_checkpoint,
     resume_run_dir,
 )
-from lightning_gen.reliability.signals import GracefulStop
+from lightning_gen.reliability.signals import GracefulStop, RunInterrupted
 from lightning_gen.reliability.state import RunState
 
 # the run folder that `main` locked before Hydra started (train() then does not lock it again)
@@ -197,10 +202,39 @@ def with_resume_run_dir(argv: list[str]) -> list[str]:
     return [*original_overrides(run_dir, argv), *argv, f"hydra.run.dir={run_dir}"]
 
 
+class JobFailed(RuntimeError):
+    """A multirun job's error, raised as an exception so that Hydra runs the remaining jobs."""
+
+
+@contextlib.contextmanager
+def record_failure(cfg: DictConfig) -> Iterator[None]:
+    """Write ``<run>/failed.json`` (``{"type", "error"}``) when training raises, then re-raise.
+
+    ``lgen compare`` shows such a run as failed with this error. A stop signal is no failure.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if not isinstance(exc, RunInterrupted):
+            cause = exc
+            while cause.__cause__ is not None and not isinstance(cause, LgenError):
+                cause = cause.__cause__
+            out = Path(str(cfg.paths.output_dir))
+            if out.is_dir():
+                with atomic_write(out / "failed.json") as f:
+                    json.dump({"type": type(cause).__name__, "error": str(cause).strip()}, f)
+        raise
+
+
 @hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    with user_errors():
-        metrics = train(cfg)
+    try:
+        with user_errors(), record_failure(cfg):
+            metrics = train(cfg)
+    except SystemExit as exc:  # user_errors: one clear line was printed, exit code set
+        if exc.code and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise JobFailed(f"job {HydraConfig.get().job.num} failed (exit {exc.code})") from None
+        raise
     monitor = cfg.get("optimized_metric")
     return metrics.get(monitor) if monitor else None
 
