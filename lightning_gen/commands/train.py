@@ -116,6 +116,7 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
     callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"))
+    log_config(loggers, cfg)
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
@@ -133,6 +134,26 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
             trainer, model, datamodule, averaging=any(_is_weight_averaging(c) for c in callbacks)
         )
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def log_config(loggers: list[Any], cfg: DictConfig) -> None:
+    """Log the whole resolved config (flattened ``a/b/c`` keys) as hyper-parameters to every logger,
+    so dashboards can filter and group runs by any setting (not only the model's)."""
+    from lightning.pytorch.loggers.logger import Logger
+
+    flat = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    for logger in loggers:
+        if isinstance(logger, Logger):
+            logger.log_hyperparams({f"config/{k}": v for k, v in flat.items()})
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d if isinstance(d, (int, float, str, bool)) or d is None else str(d)}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}/{k}" if prefix else str(k)))
+    return out
 
 
 def _is_weight_averaging(obj: Any) -> bool:
