@@ -48,6 +48,7 @@ def suite(tmp_path_factory) -> Path:
             [
                 "suite=micro",
                 BROKEN,
+                "overrides=['hydra/launcher=local']",  # submitit's local executor: the SLURM path
                 f"output={root}/out",
                 f"paths.root_dir={root}",
                 "probe.num_samples=64",
@@ -97,6 +98,12 @@ def test_leaderboard_rows_match_each_runs_metrics_json(suite):
     fids = [float(r[5]) for r in ranked]
     assert [r[0] for r in ranked] == ["1", "2", "3", "4"] and fids == sorted(fids)
     assert board.count("### Protocol ") == 1  # data.seed fixed: every seed shares one protocol
+
+
+def test_suite_jobs_went_through_the_submitit_launcher(suite):
+    for entry in ("vae", "dcgan", "broken"):
+        assert (suite / "runs" / entry / ".submitit").is_dir(), entry
+    assert "hydra/launcher=local" in (suite / "logs" / "vae.log").read_text().splitlines()[0]
 
 
 def test_failed_run_is_a_row_with_its_error_and_missing_cells(suite):

@@ -116,7 +116,7 @@ def benchmark(cfg: DictConfig) -> Path:
     extra = list(cfg.get("overrides") or [])
     t0 = time.perf_counter()
     for name, entry in suite.entries.items():
-        if cfg.reuse and (runs_dir / name).is_dir():
+        if not cfg.train or (cfg.reuse and (runs_dir / name).is_dir()):
             continue
         secs = run_entry(
             name, train_command(suite, entry, runs_dir / name, extra), runs_dir / name, out / "logs"
@@ -132,7 +132,11 @@ def benchmark(cfg: DictConfig) -> Path:
     table = suite_markdown(results, claims, str(suite.budget.description))
     title = f"## Benchmark suite `{suite.name}`\n\n{suite.description}\n\n"
     made = f"Made by `{cfg.command_line}`" if cfg.get("command_line") else ""
-    timing = f"Wall time of this run of the command: {wall / 60:.1f} min." if not cfg.reuse else ""
+    timing = (
+        f"Wall time of this run of the command: {wall / 60:.1f} min."
+        if cfg.train and not cfg.reuse
+        else ""
+    )
     text = "\n\n".join(x for x in (title + table, made, timing) if x)
     with atomic_write(out / "suite.md") as f:
         f.write(text + "\n")
