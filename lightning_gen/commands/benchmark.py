@@ -130,7 +130,7 @@ def benchmark(cfg: DictConfig) -> Path:
     results = group_entries(runs, OmegaConf.to_container(suite.entries))
     claims = OmegaConf.to_container(suite.get("claims") or {})
     table = suite_markdown(results, claims, str(suite.budget.description))
-    title = f"## Benchmark suite `{suite.name}`\n\n{suite.description}\n\n"
+    title = f"**Benchmark suite `{suite.name}`**\n\n{suite.description}\n\n"
     made = f"Made by `{cfg.command_line}`" if cfg.get("command_line") else ""
     timing = (
         f"Wall time of this run of the command: {wall / 60:.1f} min."

@@ -88,7 +88,9 @@ class EntryResult:
         return f"{m:.3g} ± {sd:.2g} (95% CI {ci[0]:.3g}..{ci[1]:.3g}, n={len(fids)})"
 
     def measured(self) -> dict[str, str]:
-        """One measured sentence per aspect of the claims table."""
+        """One measured sentence per aspect of the claims table ("not run" for an entry without runs)."""
+        if not self.runs:
+            return {a: "not run" for a in (*ASPECTS, "params")}
         failed = len(self.runs) - len(self.ok)
         ctrl = self.probe("control_accuracy")
         p = _mean([params(r) for r in self.ok])
@@ -140,6 +142,9 @@ def suite_markdown(
     for e in results:
         m = e.measured()
         ctrl = e.probe("control_accuracy")
+        if not e.runs:
+            rows.append([e.name, "not run", *["-"] * (len(head) - 2)])
+            continue
         rows.append(
             [
                 e.name,
