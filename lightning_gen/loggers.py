@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
 
 
 def wandb_has_key() -> bool:
@@ -41,3 +42,23 @@ def make_wandb_logger(offline: bool | None = None, **kwargs: Any):
         os.environ.setdefault("WANDB_MODE", "offline")
     os.makedirs(kwargs.get("save_dir", "."), exist_ok=True)
     return WandbLogger(offline=offline, **kwargs)
+
+
+def log_config(loggers: list[Any], cfg: DictConfig) -> None:
+    """Log the whole resolved config (flattened ``a/b/c`` keys) as hyper-parameters to every logger,
+    so dashboards can filter and group runs by any setting (not only the model's)."""
+    from lightning.pytorch.loggers.logger import Logger
+
+    flat = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    for logger in loggers:
+        if isinstance(logger, Logger):
+            logger.log_hyperparams({f"config/{k}": v for k, v in flat.items()})
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d if isinstance(d, (int, float, str, bool)) or d is None else str(d)}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}/{k}" if prefix else str(k)))
+    return out

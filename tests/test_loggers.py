@@ -100,3 +100,31 @@ def test_wandb_offline_run_holds_the_image_grids(fitted_with_all_loggers):
     )
     kinds = {p.name.split("_")[0] for p in media}
     assert {"samples", "reconstructions"} <= kinds, media
+
+
+def test_whole_resolved_config_reaches_every_logger_and_wandb_gets_group_and_tags(tmp_path):
+    import yaml
+
+    from lightning_gen.instantiate import instantiate_group
+    from lightning_gen.loggers import log_config
+    from tests.test_configs import compose_train
+
+    cfg = compose_train(tmp_path, "logger=all", "experiment=vae_mnist", "data=digits")
+    loggers = instantiate_group(cfg.logger, "logger")
+    wb = next(lg for lg in loggers if type(lg).__name__ == "WandbLogger")
+    assert wb._wandb_init["group"] == "vae_mnist"
+    assert wb._wandb_init["tags"] == ["family:vae", "dataset:digits", "experiment:vae_mnist"]
+    log_config(loggers, cfg)
+    for lg in loggers:
+        lg.finalize("success")
+    import wandb
+
+    wandb.finish()
+    run = tmp_path / "run"
+    csv = yaml.safe_load((run / "csv" / "hparams.yaml").read_text())
+    assert csv["config/model/_target_"] == "lightning_gen.vae.module.VAE"
+    assert csv["config/trainer/max_epochs"] == 10 and csv["config/data/batch_size"] == 64
+    tb = (next((run / "tensorboard").glob("events.out.tfevents*"))).read_bytes()
+    assert b"config/model/latent_dim" in tb
+    record = next(run.glob("wandb/offline-run-*/run-*.wandb")).read_bytes()  # the offline run
+    assert b"config/model/latent_dim" in record and b"family:vae" in record

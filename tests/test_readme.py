@@ -21,8 +21,10 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 
 def test_ci_runs_only_setup_and_linters_before_the_tests():
-    setup, *linters, _ = _ci_command_lines()
+    setup, browser, *linters, _ = _ci_command_lines()
     assert "pip install" in setup and "constraints.txt" in setup
+    # the browser test's Chromium, installed only when missing
+    assert browser.startswith("command -v chromium >/dev/null ||") and "apt-get install" in browser
     assert linters == ["ruff check .", "ruff format --check ."]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,33 @@ def checkpoints_record(trainer: L.Trainer) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _batch_size(batch) -> int:
+    """Images in a batch: the first dimension of its first tensor (tuples/dicts searched in order)."""
+    if hasattr(batch, "shape"):
+        return int(batch.shape[0]) if batch.ndim else 0
+    items = batch.values() if isinstance(batch, dict) else batch
+    if isinstance(items, (list, tuple)) or isinstance(batch, dict):
+        for item in items:
+            n = _batch_size(item)
+            if n:
+                return n
+    return 0
+
+
 class MetricsFile(L.Callback):
-    """Keep ``metrics.json`` = ``{"epoch", "global_step", "val", "test", "train", "checkpoints"}``
-    up to date. A resumed run continues the record of its run folder."""
+    """Keep ``metrics.json`` = ``{"epoch", "global_step", "val", "test", "train", "checkpoints",
+    "model", "time"}`` up to date. A resumed run continues the record of its run folder.
+
+    ``"model": {"model/params": trainable parameters}`` and ``"time": {"time/train_seconds": wall
+    seconds of fit in this process, "time/train_images": images trained on}`` are read by
+    ``lgen compare``.
+    """
 
     def __init__(self, filename: str = "metrics.json") -> None:
         self.filename = filename
         self.record: dict = {}
+        self._fit_start: float | None = None
+        self._train_images = 0
 
     def _path(self, trainer: L.Trainer) -> Path:
         return Path(trainer.default_root_dir) / self.filename
@@ -64,6 +85,9 @@ class MetricsFile(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.ckpt_path and self._path(trainer).is_file():
             self.record = json.loads(self._path(trainer).read_text())
+        self._fit_start = time.perf_counter()
+        params = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        self.record["model"] = {"model/params": int(params)}
 
     def _save(self, trainer: L.Trainer) -> None:
         if trainer.is_global_zero:
@@ -83,6 +107,9 @@ class MetricsFile(L.Callback):
         )
         self._save(trainer)
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._train_images += _batch_size(batch)
+
     def on_validation_end(self, trainer, pl_module):
         self._write(trainer, "val")
 
@@ -93,4 +120,10 @@ class MetricsFile(L.Callback):
         train = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
         if train or "train" not in self.record:  # a resume that trains nothing keeps the record
             self.record["train"] = train
+        if self._fit_start is not None:
+            seconds = time.perf_counter() - self._fit_start
+            self.record["time"] = {
+                "time/train_seconds": round(seconds, 3),
+                "time/train_images": self._train_images,  # this rank's, this process's
+            }
         self._save(trainer)

@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "classifier": "lightning_gen.commands.classifier:main",
     "sample": "lightning_gen.commands.sample:main",
     "analyze": "lightning_gen.commands.analyze:main",
+    "compare": "lightning_gen.commands.compare:main",
+    "benchmark": "lightning_gen.commands.benchmark:main",
 }
 
 USAGE = """usage: lgen <command> [key=value ...] [-m] [--help]
@@ -27,6 +29,8 @@ Examples:
   lgen train model=vae trainer.max_epochs=5
   lgen train experiment=vae_mnist debug=smoke
   lgen train -m model=autoencoder,vae          # Hydra multirun sweep
+  lgen compare runs/multirun/<time>            # leaderboard + report.html of finished runs
+  lgen benchmark suite=families_mnist_cpu      # experiments x seeds, equal budget, suite table
 """
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,8 +28,10 @@ from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
 from lightning_gen.fileio import atomic_write
 from lightning_gen.instantiate import build_model, instantiate_group, is_weight_averaging
+from lightning_gen.loggers import log_config
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
+from lightning_gen.reliability.failure import JobFailed, record_failure
 from lightning_gen.reliability.loggers import resume_logger_overrides
 from lightning_gen.reliability.resume import fixed_run_dir, resume_value, with_resume_run_dir
 from lightning_gen.reliability.run_dir import (
@@ -87,6 +91,7 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
     callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"), "logger")
+    log_config(loggers, cfg)
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
@@ -139,8 +144,15 @@ def hydra_app(locked: Path | None = None) -> Callable[[], float | None]:
 
     @hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
     def app(cfg: DictConfig) -> float | None:
-        with user_errors():
-            metrics = train(cfg, locked=locked)
+        try:
+            with user_errors(), record_failure(cfg):
+                metrics = train(cfg, locked=locked)
+        except SystemExit as exc:  # user_errors: one clear line was printed, exit code set
+            if exc.code and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise JobFailed(
+                    f"job {HydraConfig.get().job.num} failed (exit {exc.code})"
+                ) from None
+            raise
         monitor = cfg.get("optimized_metric")
         return metrics.get(monitor) if monitor else None
 

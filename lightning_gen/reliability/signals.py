@@ -1,10 +1,10 @@
-"""Graceful stop: SIGTERM, SIGINT and SLURM's SIGUSR1 save a resumable checkpoint, then stop.
+"""Graceful stop: SIGTERM, SIGINT, SLURM's SIGUSR1 and submitit's SIGUSR2 save a resumable checkpoint, then stop.
 
 The handler only records the signal; at the end of the current training batch ``GracefulStop``
 writes ``<run>/checkpoints/last.ckpt`` (atomically) and has Lightning stop once that batch's metrics
 are logged (``SIGTERMException``); ``lgen train`` then raises ``RunInterrupted``, printed as a
-one-line message with the resume command. Under SLURM (``SLURM_JOB_ID`` set) SIGUSR1
-also requeues the job with ``scontrol requeue``; the requeued job resumes with ``resume=<run dir>``.
+one-line message with the resume command. Under SLURM (``SLURM_JOB_ID`` set) SIGUSR1 and
+SIGUSR2 (the pre-emption signal of Hydra's submitit launcher) also requeue the job with ``scontrol requeue``; the requeued job resumes with ``resume=<run dir>``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_gen.callbacks.last_checkpoint import last_checkpoint_path
 
-STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGINT", "SIGUSR1")
+STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2")
+REQUEUE_SIGNALS: tuple[str, ...] = ("SIGUSR1", "SIGUSR2")
 
 
 class RunInterrupted(Exception):
@@ -65,10 +66,12 @@ class GracefulStop(L.Callback):
     def __init__(
         self,
         signals: list[str] | tuple[str, ...] = STOP_SIGNALS,
-        requeue_on: str | None = "SIGUSR1",
+        requeue_on: str | list[str] | tuple[str, ...] | None = REQUEUE_SIGNALS,
     ) -> None:
         self.signals = [s for s in signals if hasattr(signal, s)]
-        self.requeue_on = requeue_on
+        self.requeue_on = (
+            (requeue_on,) if isinstance(requeue_on, str) else tuple(requeue_on or ())
+        )  # signals that also requeue the SLURM job
         self.received: str | None = None
         self.interrupted: RunInterrupted | None = None
         self._previous: dict[int, Any] = {}  # handlers we replaced while training
@@ -135,7 +138,7 @@ class GracefulStop(L.Callback):
         path = last_checkpoint_path(trainer)
         trainer.save_checkpoint(path, weights_only=False)
         rank_zero_info(f"{self.received}: saved {path} at step {trainer.global_step}")
-        if self.received == self.requeue_on and trainer.is_global_zero:  # one requeue per job
+        if self.received in self.requeue_on and trainer.is_global_zero:  # one requeue per job
             code = slurm_requeue()
             if code is not None:
                 rank_zero_info(f"SLURM requeue exit code {code}")

@@ -1,0 +1,1 @@
+"""Reading finished runs and lining them up: leaderboards, reports, benchmark suites."""
