@@ -40,6 +40,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("analysis", {"analysis"}),  # what one can do with a trained autoencoder
     ("callbacks", {"callbacks"}),  # observe training, may use analysis and metrics
     ("reliability", {"reliability", "strategies"}),  # run folder, resume, signals, checkpoint I/O
+    ("reports", {"compare"}),  # reads finished run folders: lgen compare / benchmark
     ("app", {"instantiate", "cli_errors", "commands", "configs"}),  # wiring and entry points
 ]
 FLOOR_OF = {unit: i for i, (_, units) in enumerate(FLOORS) for unit in units}
