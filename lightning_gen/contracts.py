@@ -112,7 +112,8 @@ def resolve_sampling(model: object, overrides: dict[str, Any] | None) -> dict[st
     """The options to call ``model.sample`` with: its defaults merged with ``overrides``.
 
     Raises ValueError naming an unknown key (e.g. ``steps`` for a model without sampling options)
-    and, for an object spec (``{"_target_": ...}``), an option its class does not take.
+    and, for an object spec (``{"_target_": ...}``), an option its class does not take. An object
+    spec is returned complete (the object's ``spec()``, defaults included) when it has one.
     """
     overrides = dict(overrides or {})
     defaults = sampling_options(model)
@@ -124,7 +125,9 @@ def resolve_sampling(model: object, overrides: dict[str, Any] | None) -> dict[st
     options = merge_options(defaults, overrides)
     for key, value in options.items():
         if isinstance(value, dict) and "_target_" in value:
-            build_spec(value, key)  # fail now, naming the key, not after minutes of sampling
+            obj = build_spec(value, key)  # fail now, naming the key, not after minutes of sampling
+            if callable(getattr(obj, "spec", None)):
+                options[key] = obj.spec()  # complete: every option recorded, defaults included
     return options
 
 

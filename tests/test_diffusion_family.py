@@ -332,3 +332,49 @@ def test_capabilities_are_protocols(smoke_runs):
     assert not isinstance(ldm, CanInpaint) and not isinstance(ldm, CanSuperResolve)
     with pytest.raises(ConfigError, match="needs a model that can inpaint"):
         sample(sample_cfg(checkpoint=str(smoke_runs["ldm_mnist"]), mode="inpaint", n=2))
+
+
+def test_lgen_evaluate_with_a_sampler_override(smoke_runs, tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_module
+
+    from lightning_gen.commands.evaluate import evaluate
+
+    def cfg(*extra):
+        with initialize_config_module("lightning_gen.configs", version_base="1.3"):
+            return compose(
+                "evaluate",
+                overrides=[
+                    f"checkpoint={smoke_runs['ddpm_mnist']}",
+                    f"paths.root_dir={tmp_path}",
+                    f"paths.cache_dir={tmp_path}/cache",
+                    f"paths.output_dir={tmp_path}/eval",
+                    "data.limit=128",
+                    "data.batch_size=16",
+                    "metrics.num_samples=16",
+                    "metrics.chunk_size=16",
+                    "metrics.kid_subsets=2",
+                    "metrics.kid_subset_size=8",
+                    "metrics.extractor.epochs=1",
+                    "metrics.extractor.widths=[4,8,8]",
+                    *extra,
+                ],
+            )
+
+    calls = []
+    forward = UNet.forward
+    monkeypatch.setattr(UNet, "forward", lambda self, *a: calls.append(1) or forward(self, *a))
+    with pytest.raises(ConfigError, match="DPMSolverPP does not take"):
+        evaluate(cfg("sampler=dpm_solver", "eta=0.5"))  # checked before anything is extracted
+    assert not (tmp_path / "cache").exists()
+    record = evaluate(cfg("sampler=ddpm", "steps=3"))
+    assert record["protocol"]["sampling"] == {
+        "sampler": {
+            "_target_": "lightning_gen.diffusion.samplers.DDPM",
+            "steps": 3,
+            "spacing": "linspace",
+        }
+    }
+    assert len(calls) == 3 and record["values"]["evaluate/fid"] > 0  # one chunk of 16, 3 steps
+    default = evaluate(cfg())  # the model's own sampler (DDIM, 4 steps), another protocol key
+    assert default["protocol"]["sampling"]["sampler"]["steps"] == 4
+    assert default["protocol_key"] != record["protocol_key"]
