@@ -29,7 +29,6 @@ from lightning_gen.contracts import (
     CanSample,
     CanSuperResolve,
     resolve_sampling,
-    sampling_options,
 )
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.images import save_grid, to_uint8, to_unit_interval
@@ -83,13 +82,6 @@ def _batched(
     return torch.cat(chunks), time.perf_counter() - start
 
 
-def _generator_option(model: Any, gen: torch.Generator) -> dict[str, Any]:
-    """``generator=gen`` for a model with tunable sampling (its sample takes a generator), else {}.
-
-    Other models are seeded through the global RNG (``torch.manual_seed(seed)``)."""
-    return {"generator": gen} if sampling_options(model) else {}
-
-
 def generate(
     model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator, options: dict[str, Any]
 ) -> dict[str, Any]:
@@ -106,7 +98,6 @@ def generate(
         int(cfg.batch_size),
         per_image,
         **options,
-        **_generator_option(model, gen),
     )
     return out
 
@@ -130,7 +121,6 @@ def inpaint(
         int(cfg.batch_size),
         per_image,
         **options,
-        generator=gen,
     )
     return {
         "images": images,
@@ -157,7 +147,6 @@ def super_resolution(
         int(cfg.batch_size),
         {"low_res": low},
         **options,
-        generator=gen,
     )
     upsampled = torch.nn.functional.interpolate(
         low, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False
@@ -202,8 +191,8 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         options = resolve_sampling(model, sampling_overrides(cfg))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # every model samples from the global RNG, seeded here
+    gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)  # random masks
     with torch.no_grad():
         result = MODES[cfg.mode](model, cfg, ckpt, gen, options)
     seconds = result.pop("seconds")
