@@ -7,6 +7,8 @@ a model's hyper-parameters. Images are float tensors ``(B, C, H, W)`` in ``[-1, 
 from __future__ import annotations
 
 import contextlib
+import copy
+import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
@@ -45,6 +47,103 @@ class CanEncode(Protocol):
     """A model with a latent space: ``encode(x) -> (B, D)`` latent codes (the mean for a VAE)."""
 
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class CanInpaint(Protocol):
+    """A model that fills the pixels of ``known`` ``(B, C, H, W)`` where ``mask`` (1 = keep) is 0."""
+
+    def inpaint(self, known: torch.Tensor, mask: torch.Tensor, **options: Any) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class CanSuperResolve(Protocol):
+    """A model that upscales images by ``low_res_factor``: ``super_resolve((B, C, H/f, W/f))``.
+
+    ``low_res_factor`` is 1 for a model of this class that was not trained for super-resolution.
+    """
+
+    low_res_factor: int
+
+    def super_resolve(self, low_res: torch.Tensor, **options: Any) -> torch.Tensor: ...
+
+
+def sampling_options(model: object) -> dict[str, Any]:
+    """The model's default sampling options as JSON primitives (``{}``: it has none to tune).
+
+    A model with tunable sampling implements ``sampling_options() -> dict``; every key of it may
+    be passed to ``model.sample(n, condition=..., **options)``.
+    """
+    fn = getattr(model, "sampling_options", None)
+    return copy.deepcopy(dict(fn())) if callable(fn) else {}
+
+
+def merge_options(defaults: dict[str, Any], overrides: dict[str, Any], where: str = "") -> dict:
+    """``defaults`` updated with ``overrides``; ValueError naming any key the defaults lack.
+
+    Nested dicts merge key by key, except an object spec (a dict with ``_target_``) whose
+    ``_target_`` changes: it replaces the default spec as a whole (another class, other options).
+    """
+    out = copy.deepcopy(dict(defaults))
+    for key, value in overrides.items():
+        name = f"{where}{key}"
+        if key not in out and not (where and "_target_" in out):
+            raise ValueError(
+                f"unknown sampling option {name!r}; this model takes {sorted(out) or 'none'}"
+            )
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            target = value.get("_target_", old.get("_target_"))
+            if target != old.get("_target_"):
+                out[key] = copy.deepcopy(dict(value))
+            else:
+                out[key] = merge_options(old, value, f"{name}.")
+        else:
+            out[key] = value
+    return out
+
+
+def build_spec(spec: dict[str, Any], what: str = "sampler") -> Any:
+    """Turn ``{"_target_": "module.Class", **kwargs}`` into ``Class(**kwargs)``.
+
+    ValueError naming ``what`` when the class cannot be imported or rejects a keyword.
+    """
+    kwargs = {k: v for k, v in spec.items() if k != "_target_"}
+    path = str(spec.get("_target_", ""))
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{what}._target_={path!r} cannot be imported ({exc})") from exc
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(
+            f"{what}: {name} does not take the option(s) given ({exc}); options: {sorted(kwargs)}"
+        ) from exc
+
+
+def resolve_sampling(model: object, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The options to call ``model.sample`` with: its defaults merged with ``overrides``.
+
+    Raises ValueError naming an unknown key (e.g. ``steps`` for a model without sampling options)
+    and, for an object spec (``{"_target_": ...}``), an option its class does not take. An object
+    spec is returned complete (the object's ``spec()``, defaults included) when it has one.
+    """
+    overrides = dict(overrides or {})
+    defaults = sampling_options(model)
+    if overrides and not defaults:
+        raise ValueError(
+            f"{type(model).__name__} has no sampling options; drop {sorted(overrides)} "
+            "from the command (sampler, steps, eta and guidance_scale apply to diffusion models)"
+        )
+    options = merge_options(defaults, overrides)
+    for key, value in options.items():
+        if isinstance(value, dict) and "_target_" in value:
+            obj = build_spec(value, key)  # fail now, naming the key, not after minutes of sampling
+            if callable(getattr(obj, "spec", None)):
+                options[key] = obj.spec()  # complete: every option recorded, defaults included
+    return options
 
 
 def require(model: object, protocol: type, who: str, strict: bool = True) -> bool:

@@ -21,13 +21,16 @@ from lightning_gen.autoencoder.module import Autoencoder
 from lightning_gen.checkpoints import load_model
 from lightning_gen.commands.sample import sample
 from lightning_gen.commands.train import train
+from lightning_gen.contracts import CanInpaint, CanSuperResolve, resolve_sampling
 from lightning_gen.diffusion.latent import LatentDiffusion, load_autoencoder
 from lightning_gen.diffusion.module import DiffusionModel
+from lightning_gen.diffusion.samplers import DDIM, DDPM
 from lightning_gen.errors import CheckpointError, ConfigError
+from lightning_gen.networks.unet import UNet
 from tests.helpers.family_contract import check_family
 
 SHAPE = [1, 28, 28]
-TINY = dict(timesteps=20, widths=[8, 16], sampling_steps=4, lr=2e-3)
+TINY = dict(timesteps=20, widths=[8, 16], sampler=DDIM(steps=4), lr=2e-3)
 
 
 def save_run(model: L.LightningModule, folder: Path, x: torch.Tensor) -> Path:
@@ -86,7 +89,7 @@ def test_family_contract(kind, mnist16, ae_ckpt, tmp_path):
             hidden=32,
             depth=1,
             timesteps=20,
-            sampling_steps=4,
+            sampler=DDIM(steps=4),
         ),
     }
     check_family(makers[kind], x[:16], y[:16] if kind == "cddpm" else None, tmp_path, steps=25)
@@ -113,7 +116,7 @@ def test_inpaint_and_super_resolution_shapes(mnist16):
     x, _ = mnist16
     m = DiffusionModel(SHAPE, 10, **TINY).eval()
     mask = (torch.arange(28) < 14).float().expand(1, 1, 28, 28)
-    out = m.inpaint(x[:3], mask, sampler="ddpm")
+    out = m.inpaint(x[:3], mask, sampler=DDPM())
     torch.testing.assert_close(out * mask, x[:3] * mask)
     sr = DiffusionModel(SHAPE, 10, low_res_factor=4, **TINY).eval()
     assert sr.super_resolve(torch.nn.functional.avg_pool2d(x[:2], 4)).shape == (2, *SHAPE)
@@ -158,7 +161,7 @@ def compose_train(tmp: Path, *overrides: str):
 SMOKE = [
     "debug=smoke",
     "model.timesteps=20",
-    "model.sampling_steps=4",
+    "model.sampler.steps=4",
     "data.limit=128",
     "trainer.limit_val_batches=1",
 ]
@@ -199,7 +202,13 @@ def test_smoke_training_writes_a_loadable_sampler(name, smoke_runs):
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "metrics.json").is_file()
     grid = np.asarray(Image.open(run / "images" / "samples_test.png"))
     assert grid.std() > 0  # not a blank picture
-    model = load_model(run)
+    model = load_model(run)  # weights_only: the sampler is stored as primitives
+    assert model.hparams.sampler == {
+        "_target_": "lightning_gen.diffusion.samplers.DDIM",
+        "steps": 4,
+        "eta": 0.0,
+        "spacing": "linspace",
+    }
     imgs = model.sample(3, condition=torch.tensor([1, 2, 3]) if name == "cddpm_mnist" else None)
     assert imgs.shape == (3, *SHAPE) and imgs.min() >= -1 and imgs.max() <= 1
     if name == "ldm_mnist":
@@ -218,7 +227,7 @@ def test_sample_modes_in_process(smoke_runs, ae_ckpt, tmp_path):
     cfg = OmegaConf.merge(
         base,
         {
-            "ckpt": str(smoke_runs["ddpm_mnist"]),
+            "checkpoint": str(smoke_runs["ddpm_mnist"]),
             "n": 5,
             "mode": "inpaint",
             "mask": "top_half",
@@ -235,9 +244,9 @@ def test_sample_modes_in_process(smoke_runs, ae_ckpt, tmp_path):
     with pytest.raises(ConfigError, match="super_resolution needs a model"):
         sample(OmegaConf.merge(cfg, {"mode": "super_resolution"}))
     with pytest.raises(CheckpointError, match="cannot sample"):
-        sample(OmegaConf.merge(cfg, {"ckpt": str(ae_ckpt), "mode": "generate"}))
+        sample(OmegaConf.merge(cfg, {"checkpoint": str(ae_ckpt), "mode": "generate"}))
     with pytest.raises(CheckpointError, match="missing.ckpt: no such file"):
-        sample(OmegaConf.merge(cfg, {"ckpt": str(tmp_path / "missing.ckpt")}))
+        sample(OmegaConf.merge(cfg, {"checkpoint": str(tmp_path / "missing.ckpt")}))
 
 
 def test_lgen_sample_cli(smoke_runs, tmp_path):
@@ -247,7 +256,7 @@ def test_lgen_sample_cli(smoke_runs, tmp_path):
         "-m",
         "lightning_gen.commands.cli",
         "sample",
-        f"ckpt={smoke_runs['cddpm_mnist']}",
+        f"checkpoint={smoke_runs['cddpm_mnist']}",
         "n=6",
         "label=3",
         "guidance_scale=2",
@@ -261,3 +270,104 @@ def test_lgen_sample_cli(smoke_runs, tmp_path):
     data = np.load(tmp_path / "generate.npz")
     assert data["images"].shape == (6, 1, 28, 28) and (data["labels"] == 3).all()
     assert Image.open(tmp_path / "generate.png").size[0] > 28
+
+
+def sample_cfg(**values):
+    base = OmegaConf.load(Path(__file__).parents[1] / "configs" / "sample.yaml")
+    del base["defaults"], base["hydra"]
+    return OmegaConf.merge(base, values)
+
+
+def sampler_cfg(name: str):
+    return OmegaConf.load(Path(__file__).parents[1] / "configs" / "sampler" / f"{name}.yaml")
+
+
+@pytest.mark.parametrize(
+    "name, steps", [("ddpm", 7), ("ddpm", None), ("ddim", 5), ("dpm_solver", 3)]
+)
+def test_lgen_sample_runs_the_steps_asked_for(name, steps, smoke_runs, tmp_path, monkeypatch):
+    calls = []
+    forward = UNet.forward
+    monkeypatch.setattr(UNet, "forward", lambda self, *a: calls.append(1) or forward(self, *a))
+    cfg = sample_cfg(
+        checkpoint=str(smoke_runs["ddpm_mnist"]),
+        n=3,
+        sampler=sampler_cfg(name),
+        steps=steps,
+        out_dir=str(tmp_path),
+    )
+    sample(cfg)
+    # one batch of 3 images: one network call per step (steps=null for ddpm: all 20 timesteps)
+    assert len(calls) == (steps or 20)
+
+
+def test_sampling_options_are_checked(smoke_runs, ae_ckpt, tmp_path):
+    ddpm = load_model(smoke_runs["ddpm_mnist"])
+    assert resolve_sampling(ddpm, {"sampler": {"steps": 9}})["sampler"]["steps"] == 9
+    with pytest.raises(ValueError, match="unknown sampling option 'guidance_scale'"):
+        resolve_sampling(ddpm, {"guidance_scale": 3.0})  # unconditional: no guidance to set
+    with pytest.raises(ConfigError, match="DPMSolverPP does not take"):
+        sample(
+            sample_cfg(
+                checkpoint=str(smoke_runs["ddpm_mnist"]), sampler=sampler_cfg("dpm_solver"), eta=0.5
+            )
+        )
+    with pytest.raises(ConfigError, match="VAE has no sampling options; drop \\['sampler'\\]"):
+        sample(sample_cfg(checkpoint=str(smoke_runs["vae_mnist"]), steps=3, out_dir=str(tmp_path)))
+    cddpm = load_model(smoke_runs["cddpm_mnist"])
+    assert resolve_sampling(cddpm, {"guidance_scale": 3})["guidance_scale"] == 3
+
+
+def test_capabilities_are_protocols(smoke_runs):
+    ddpm, ldm = load_model(smoke_runs["ddpm_mnist"]), load_model(smoke_runs["ldm_mnist"])
+    assert isinstance(ddpm, CanInpaint) and isinstance(ddpm, CanSuperResolve)
+    assert ddpm.low_res_factor == 1  # the CLI refuses super-resolution on it
+    assert not isinstance(ldm, CanInpaint) and not isinstance(ldm, CanSuperResolve)
+    with pytest.raises(ConfigError, match="needs a model that can inpaint"):
+        sample(sample_cfg(checkpoint=str(smoke_runs["ldm_mnist"]), mode="inpaint", n=2))
+
+
+def test_lgen_evaluate_with_a_sampler_override(smoke_runs, tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_module
+
+    from lightning_gen.commands.evaluate import evaluate
+
+    def cfg(*extra):
+        with initialize_config_module("lightning_gen.configs", version_base="1.3"):
+            return compose(
+                "evaluate",
+                overrides=[
+                    f"checkpoint={smoke_runs['ddpm_mnist']}",
+                    f"paths.root_dir={tmp_path}",
+                    f"paths.cache_dir={tmp_path}/cache",
+                    f"paths.output_dir={tmp_path}/eval",
+                    "data.limit=128",
+                    "data.batch_size=16",
+                    "metrics.num_samples=16",
+                    "metrics.chunk_size=16",
+                    "metrics.kid_subsets=2",
+                    "metrics.kid_subset_size=8",
+                    "metrics.extractor.epochs=1",
+                    "metrics.extractor.widths=[4,8,8]",
+                    *extra,
+                ],
+            )
+
+    calls = []
+    forward = UNet.forward
+    monkeypatch.setattr(UNet, "forward", lambda self, *a: calls.append(1) or forward(self, *a))
+    with pytest.raises(ConfigError, match="DPMSolverPP does not take"):
+        evaluate(cfg("sampler=dpm_solver", "eta=0.5"))  # checked before anything is extracted
+    assert not (tmp_path / "cache").exists()
+    record = evaluate(cfg("sampler=ddpm", "steps=3"))
+    assert record["protocol"]["sampling"] == {
+        "sampler": {
+            "_target_": "lightning_gen.diffusion.samplers.DDPM",
+            "steps": 3,
+            "spacing": "linspace",
+        }
+    }
+    assert len(calls) == 3 and record["values"]["evaluate/fid"] > 0  # one chunk of 16, 3 steps
+    default = evaluate(cfg())  # the model's own sampler (DDIM, 4 steps), another protocol key
+    assert default["protocol"]["sampling"]["sampler"]["steps"] == 4
+    assert default["protocol_key"] != record["protocol_key"]

@@ -8,10 +8,8 @@ import pytest
 import torch
 
 from lightning_gen.diffusion.loss import diffusion_loss, get_weighting, min_snr_weight
+from lightning_gen.diffusion.samplers import DDIM, DDPM, run_sampler
 from lightning_gen.diffusion.sampling import (
-    ddim_sample,
-    ddpm_sample,
-    get_sampler,
     guided,
     inpainting_projection,
 )
@@ -95,8 +93,8 @@ def test_loss_weightings_and_errors():
         get_weighting("p2")
     with pytest.raises(ConfigError, match="choose one of"):
         NoiseSchedule(10, "sigmoid")
-    with pytest.raises(ConfigError, match="choose one of"):
-        get_sampler("euler")
+    with pytest.raises(ConfigError, match="spacing='uniform' is not a timestep spacing"):
+        run_sampler(DDIM(5, spacing="uniform"), exact, s, torch.zeros(1, 2))
 
 
 def gaussian_denoiser(s: NoiseSchedule, mu: float, std: float):
@@ -113,22 +111,18 @@ def test_ddim_eta0_is_deterministic_and_eta1_full_steps_is_ddpm():
     s = NoiseSchedule(200)
     f = gaussian_denoiser(s, 0.5, 0.5)  # exact denoiser of the toy data N(0.5, 0.5^2)
     x = torch.randn(20_000, 1)
-    a = ddim_sample(
-        f, s, x, steps=10, eta=0.0, clip=None, generator=torch.Generator().manual_seed(1)
-    )
-    b = ddim_sample(
-        f, s, x, steps=10, eta=0.0, clip=None, generator=torch.Generator().manual_seed(2)
-    )
+    a = run_sampler(DDIM(10, 0.0), f, s, x, clip=None, generator=torch.Generator().manual_seed(1))
+    b = run_sampler(DDIM(10, 0.0), f, s, x, clip=None, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b)  # eta=0: the output depends on x_T only
     # eta=1 with all T steps is the ancestral update: the same noise gives the same samples...
-    ddim = ddim_sample(
-        f, s, x, steps=200, eta=1.0, clip=None, generator=torch.Generator().manual_seed(3)
+    ddim = run_sampler(
+        DDIM(200, 1.0), f, s, x, clip=None, generator=torch.Generator().manual_seed(3)
     )
-    ddpm = ddpm_sample(f, s, x, clip=None, generator=torch.Generator().manual_seed(3))
+    ddpm = run_sampler(DDPM(), f, s, x, clip=None, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(ddim, ddpm, atol=1e-4, rtol=1e-4)
     # ...and independent runs agree in distribution with each other and with the data
-    indep = ddpm_sample(
-        f, s, torch.randn(20_000, 1), clip=None, generator=torch.Generator().manual_seed(4)
+    indep = run_sampler(
+        DDPM(), f, s, torch.randn(20_000, 1), clip=None, generator=torch.Generator().manual_seed(4)
     )
     assert (
         abs(ddim.mean().item() - indep.mean().item()) < 0.02
@@ -155,11 +149,11 @@ def test_inpainting_keeps_known_pixels():
     s = NoiseSchedule(30)
     known = torch.rand(2, 1, 8, 8) * 2 - 1
     mask = (torch.arange(8) < 4).float().expand(1, 1, 8, 8)
-    out = ddim_sample(
+    out = run_sampler(
+        DDIM(10),
         lambda x, t: torch.zeros_like(x),
         s,
         torch.randn(2, 1, 8, 8),
-        steps=10,
         project=inpainting_projection(s, known, mask),
     )
     torch.testing.assert_close(out * mask, known * mask)
@@ -203,7 +197,7 @@ def test_tiny_ddpm_learns_a_2d_toy_distribution():
         loss.backward()
         opt.step()
     with torch.no_grad():
-        samples = ddpm_sample(lambda x, t: net(x, t), s, torch.randn(2000, 2), clip=None)
+        samples = run_sampler(DDPM(), lambda x, t: net(x, t), s, torch.randn(2000, 2), clip=None)
     data = four_clusters(2000)
     model_dist = sliced_wasserstein(samples, data)
     noise_dist = sliced_wasserstein(torch.randn(2000, 2), data)

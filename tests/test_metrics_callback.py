@@ -15,10 +15,11 @@ from lightning_gen.errors import ConfigError
 from lightning_gen.fileio import CacheWarning, load_cache, save_cache
 from lightning_gen.metrics.classifier import ClassifierSpec
 from lightning_gen.metrics.inception import InceptionSpec
+from lightning_gen.metrics.protocol import GenerationProtocol, protocol_key
 from lightning_gen.metrics.reference import ReferenceCache
 from lightning_gen.metrics.sampling import sample_features
 from lightning_gen.vae.module import VAE
-from tests.helpers.metrics_helpers import ProjectionExtractor, ReplaySampler
+from tests.helpers.metrics_helpers import ProjectionExtractor, ReplaySampler, make_protocol
 
 KEYS = ["fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall"]
 
@@ -34,15 +35,10 @@ def fit(
 ) -> tuple[L.Trainer, GenerationMetrics]:
     dm = digits()
     model = VAE([1, 8, 8], 10, latent_dim=4, widths=[8, 16])
-    cb = GenerationMetrics(
-        extractor,
-        cache_dir=str(tmp_path / "cache"),
-        num_samples=200,
-        chunk_size=50,
-        every_n_epochs=every,
-        kid_subsets=10,
-        kid_subset_size=100,
+    protocol = make_protocol(
+        extractor, num_samples=200, chunk_size=50, kid_subsets=10, kid_subset_size=100
     )
+    cb = GenerationMetrics(protocol, cache_dir=str(tmp_path / "cache"), every_n_epochs=every)
     trainer = L.Trainer(
         default_root_dir=tmp_path / "run",
         max_epochs=epochs,
@@ -71,7 +67,14 @@ def test_callback_logs_all_metrics_in_fit_and_reuses_the_cache(tmp_path):
     assert ext.calls == 2 + 2 * 4 and ext.images == 320 + 2 * 200
     lines = (tmp_path / "run" / "generation_metrics.jsonl").read_text().splitlines()
     record = json.loads(lines[-1])
-    assert len(lines) == 2 and record["protocol"]["num_generated"] == 200
+    assert len(lines) == 2 and record["protocol"]["num_samples"] == 200
+    assert record["values"]["val/fid"] == pytest.approx(values["fid"], rel=1e-5)
+    assert record["source"] == "callback" and record["global_step"] == 6 and record["epoch"] == 1
+    assert record["protocol"]["sampling"] == {}  # a VAE has no sampling options
+    assert (
+        record["protocol_key"] == protocol_key(record["protocol"])
+        and len(record["protocol_key"]) == 16
+    )
     assert (
         record["protocol"]["extractor"]["name"] == "projection" and record["protocol"]["seed"] == 0
     )
@@ -174,12 +177,29 @@ def test_generation_config_composes_and_instantiates():
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
         cfg = compose("train", overrides=["callbacks=generation", "paths.output_dir=/tmp/x"])
         cb = instantiate(cfg.callbacks.generation_metrics, _convert_="all")
-        assert isinstance(cb, GenerationMetrics) and isinstance(cb.extractor_spec, ClassifierSpec)
+        assert isinstance(cb, GenerationMetrics) and isinstance(cb.protocol, GenerationProtocol)
+        assert isinstance(cb.protocol.extractor, ClassifierSpec) and cb.protocol.num_samples == 2000
+        # the callback config relays nothing: the protocol is the metrics group, handed over whole
+        assert set(cfg.callbacks.generation_metrics) == {
+            "_target_",
+            "protocol",
+            "cache_dir",
+            "every_n_epochs",
+            "on_test",
+            "strict",
+        }
+        # debug=smoke shrinks the metrics group itself: the saved config says what is drawn
+        cfg = compose(
+            "train", overrides=["callbacks=generation", "debug=smoke", "paths.output_dir=/x"]
+        )
+        cb = instantiate(cfg.callbacks.generation_metrics, _convert_="all")
+        assert cfg.metrics.num_samples == cb.protocol.num_samples == 64
+        assert cfg.metrics.kid_subset_size == cb.protocol.kid_subset_size == 32
         cfg = compose(
             "train", overrides=["callbacks=generation", "metrics=inception", "paths.output_dir=/x"]
         )
         cb = instantiate(cfg.callbacks.generation_metrics, _convert_="all")
-        assert isinstance(cb.extractor_spec, InceptionSpec) and cb.num_samples == 10000
+        assert isinstance(cb.protocol.extractor, InceptionSpec) and cb.protocol.num_samples == 10000
 
 
 def test_inception_wiring_with_an_injected_network(tmp_path, monkeypatch):
@@ -225,3 +245,52 @@ def test_inception_wiring_with_an_injected_network(tmp_path, monkeypatch):
     )
     InceptionSpec(weights_path=str(weights), resize="antialias").build(None, tmp_path)
     assert seen["antialias"] is True
+
+
+def test_diffusion_record_names_sampler_and_steps(tmp_path):
+    """The sampling options decide a diffusion model's FID: they are applied and recorded."""
+    from lightning_gen.diffusion.module import DiffusionModel
+    from lightning_gen.diffusion.samplers import DDIM
+
+    dm = digits()
+    model = DiffusionModel([1, 8, 8], 10, timesteps=20, widths=[8, 16], sampler=DDIM(steps=10))
+    calls = []
+    forward = model.net.forward
+    model.net.forward = lambda *a: calls.append(1) or forward(*a)
+    sampling = {"sampler": {"_target_": "lightning_gen.diffusion.samplers.DDPM", "steps": 3}}
+    protocol = make_protocol(
+        ProjectionExtractor((1, 8, 8)),
+        num_samples=20,
+        chunk_size=10,
+        kid_subset_size=10,
+        kid_subsets=2,
+        sampling=sampling,
+    )
+    cb = GenerationMetrics(protocol, cache_dir=str(tmp_path / "cache"), on_test=False)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path / "run",
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.validate(model, datamodule=dm)
+    record = json.loads((tmp_path / "run" / "generation_metrics.jsonl").read_text())
+    assert record["protocol"]["sampling"] == {
+        "sampler": {
+            "_target_": "lightning_gen.diffusion.samplers.DDPM",
+            "steps": 3,
+            "spacing": "linspace",
+        }
+    }
+    assert len(calls) == 2 * 3 + 1  # 2 chunks x 3 steps, + the validation loss batch
+    bad = make_protocol(ProjectionExtractor((1, 8, 8)), sampling={"temperature": 0.5})
+    with pytest.raises(
+        ConfigError, match="metrics.sampling: unknown sampling option 'temperature'"
+    ):
+        GenerationMetrics(bad, cache_dir=str(tmp_path / "cache")).setup(trainer, model, "validate")

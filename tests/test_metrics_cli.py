@@ -76,7 +76,7 @@ def test_smoke_training_run_logs_generation_metrics(smoke_run):
     assert [x["stage"] for x in lines] == ["val", "test"]
     proto = lines[0]["protocol"]
     assert (
-        proto["num_generated"] == 64
+        proto["num_samples"] == 64
         and proto["reference_count"] == 204
         and proto["extractor"]["name"] == "classifier"
     )
@@ -91,13 +91,18 @@ def test_evaluate_checkpoint_and_images_write_metrics_json(smoke_run, tmp_path):
     cfg = eval_cfg(smoke_run, f"checkpoint={run}", "data=digits", "data.limit=256", *SMALL)
     record = evaluate(cfg)
     saved = json.loads((smoke_run / "eval" / "metrics.json").read_text())
-    assert saved == json.loads(json.dumps(record)) and set(saved["metrics"]) == KEYS
-    fid = saved["metrics"]["fid"]
-    assert fid["num_generated"] == 64 and fid["seed"] == 0 and fid["extractor"] == "classifier"
+    assert saved == {"generation": json.loads(json.dumps(record))}
+    assert set(record["values"]) == {f"evaluate/{k}" for k in KEYS}
+    proto = record["protocol"]
+    assert proto["num_samples"] == 64 and proto["seed"] == 0 and proto["reference_count"] == 204
+    assert proto["extractor"]["name"] == "classifier" and record["source"] == "evaluate"
+    # one record format: the same keys as the training callback's records
+    line = json.loads((run / "generation_metrics.jsonl").read_text().splitlines()[0])
+    assert set(line) == set(record) and set(line["protocol"]) == set(proto)
     assert (
-        fid["num_reference"] == 204
-        and fid["extractor_checksum"] == saved["protocol"]["extractor"]["checksum"]
-    )
+        line["protocol_key"] == record["protocol_key"]
+    )  # same protocol (VAE: no sampling options)
+    fid = record["values"]["evaluate/fid"]
     # the training run's classifier and reference statistics were reused (one file each)
     assert len(list((smoke_run / "cache" / "classifiers").glob("*.pt"))) == 1
     assert len(list((smoke_run / "cache" / "reference").glob("*.pt"))) == 1
@@ -117,11 +122,8 @@ def test_evaluate_checkpoint_and_images_write_metrics_json(smoke_run, tmp_path):
             *SMALL[2:],
         )
     )
-    assert (
-        good["metrics"]["fid"]["num_generated"] == 300
-        and good["metrics"]["fid"]["value"] < fid["value"]
-    )
-    assert good["metrics"]["recall"]["value"] > saved["metrics"]["recall"]["value"]
+    assert good["protocol"]["num_samples"] == 300 and good["values"]["evaluate/fid"] < fid
+    assert good["values"]["evaluate/recall"] > record["values"]["evaluate/recall"]
 
 
 def test_load_images_reads_npz_layouts_and_png_folders(tmp_path):

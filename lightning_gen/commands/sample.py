@@ -1,14 +1,16 @@
-"""``lgen sample ckpt=<run folder or .ckpt>``: draw images from a checkpoint of any family.
+"""``lgen sample checkpoint=<run folder or .ckpt>``: draw images from a checkpoint of any family.
 
 Writes ``<out_dir>/samples.png`` (a grid) and ``samples.npz`` (``images`` uint8 ``(N, C, H, W)``,
 plus ``labels`` / ``inputs`` / ``mask`` where they apply) and prints the sampling throughput.
-Modes: ``generate`` (any model with ``sample``), ``inpaint`` and ``super_resolution`` (diffusion
-models; inputs are the first ``n`` test images of the run's own data config).
+Modes: ``generate`` (any model with ``sample``), ``inpaint`` and ``super_resolution`` (models
+with those capabilities, ``contracts.CanInpaint``/``CanSuperResolve``; inputs are the first ``n``
+test images of the run's own data config). Sampling options (``sampler=<configs/sampler name>``,
+``steps``, ``eta``, ``guidance_scale``) are merged into the model's own by
+``contracts.resolve_sampling``: an option the model does not have is an error.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +24,16 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from lightning_gen.checkpoints import load_model, resolve_checkpoint, run_config
 from lightning_gen.cli_errors import user_errors
+from lightning_gen.contracts import (
+    CanInpaint,
+    CanSample,
+    CanSuperResolve,
+    resolve_sampling,
+)
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.fileio import atomic_write
 from lightning_gen.images import save_grid, to_uint8, to_unit_interval
+from lightning_gen.metrics.protocol import sampling_overrides
 from lightning_gen.reliability.run_dir import check_writable
 
 # -- inputs for inpainting / super-resolution --------------------------------------------------
@@ -60,34 +69,18 @@ def test_images(ckpt: Path, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     return torch.cat(xs)[:n], labels
 
 
-def _call_sample(
-    model: Any, n: int, cfg: DictConfig, extra: dict[str, Any]
+def _batched(
+    fn: Callable[..., torch.Tensor], n: int, size: int, per_image: dict[str, Any], **common: Any
 ) -> tuple[torch.Tensor, float]:
-    """``model.sample`` with the sampling options it accepts (sampler, steps, eta, guidance_scale).
+    """``fn(m, **per_image[i:i+m], **common)`` over batches of at most ``size``; images and seconds.
 
-    Returns the images and the seconds the sampling itself took (inputs loading excluded).
+    ``per_image`` values are tensors with one row per image (sliced per batch); ``common`` is
+    passed whole. The seconds count the sampling itself (inputs loading excluded).
     """
-    params = inspect.signature(model.sample).parameters
-    opts = {
-        k: cfg[k] for k in ("sampler", "steps", "eta", "guidance_scale") if cfg.get(k) is not None
-    }
-    unknown = [k for k in opts if k not in params]
-    if unknown:
-        raise ConfigError(
-            f"{type(model).__name__}.sample has no option(s) {unknown}; drop them from the command"
-        )
-    size = int(cfg.get("batch_size") or n)
     chunks, start = [], time.perf_counter()
     for i in range(0, n, size):
-        part = {
-            k: (
-                v[i : i + size]
-                if isinstance(v, torch.Tensor) and k != "mask" and len(v) == n
-                else v
-            )
-            for k, v in extra.items()
-        }
-        chunks.append(model.sample(min(size, n - i), **opts, **part).cpu())
+        part = {k: v[i : i + size] for k, v in per_image.items()}
+        chunks.append(fn(min(size, n - i), **part, **common).cpu())
     return torch.cat(chunks), time.perf_counter() - start
 
 
@@ -104,35 +97,47 @@ def check_label(model: Any, label: Any) -> None:
         raise ConfigError(f"label={label} is not valid: must be an integer in [0, {classes - 1}]")
 
 
-def generate(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator) -> dict[str, Any]:
+def generate(
+    model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator, options: dict[str, Any]
+) -> dict[str, Any]:
     """Plain sampling; ``label`` picks one class for all images of a conditional model."""
     out: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
+    per_image: dict[str, Any] = {}
     if cfg.get("label") is not None:
         check_label(model, cfg.label)
-        out["labels"] = extra["condition"] = torch.full((cfg.n,), int(cfg.label), dtype=torch.long)
-    if "generator" in inspect.signature(model.sample).parameters:
-        extra["generator"] = gen
-    out["images"], out["seconds"] = _call_sample(model, cfg.n, cfg, extra)
+        out["labels"] = per_image["condition"] = torch.full(
+            (cfg.n,), int(cfg.label), dtype=torch.long
+        )
+    out["images"], out["seconds"] = _batched(
+        lambda m, **kw: model.sample(m, **kw),
+        cfg.n,
+        int(cfg.batch_size),
+        per_image,
+        **options,
+    )
     return out
 
 
-def inpaint(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator) -> dict[str, Any]:
+def inpaint(
+    model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator, options: dict[str, Any]
+) -> dict[str, Any]:
     """Fill the masked-out part (mask ``0``) of test images; known pixels are kept at every step."""
-    if not hasattr(model, "inpaint") or model.hparams.get("autoencoder") is not None:
+    if not isinstance(model, CanInpaint):
         raise ConfigError(
-            f"mode=inpaint needs a pixel-space diffusion model; {type(model).__name__} cannot inpaint"
+            f"mode=inpaint needs a model that can inpaint (pixel-space diffusion); {type(model).__name__} cannot"
         )
     x, y = test_images(ckpt, cfg.n)
     if cfg.mask not in MASKS:
         raise ConfigError(f"mask={cfg.mask!r} is not a mask; choose one of {sorted(MASKS)}")
     mask = MASKS[cfg.mask](x.shape[2], x.shape[3], gen)[None, None]  # (1, 1, H, W), 1 = known
-    extra = (
-        {"condition": y, "generator": gen}
-        if model.hparams.get("conditional")
-        else {"generator": gen}
+    per_image = {"known": x} if y is None else {"known": x, "condition": y}
+    images, seconds = _batched(
+        lambda m, known, **kw: model.inpaint(known, mask, **kw),
+        len(x),
+        int(cfg.batch_size),
+        per_image,
+        **options,
     )
-    images, seconds = _call_sample(model, len(x), cfg, {"known": x, "mask": mask, **extra})
     return {
         "images": images,
         "seconds": seconds,
@@ -142,18 +147,26 @@ def inpaint(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator) -> di
 
 
 def super_resolution(
-    model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator
+    model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator, options: dict[str, Any]
 ) -> dict[str, Any]:
     """Upscale test images shrunk by the model's ``low_res_factor``."""
-    f = model.hparams.get("low_res_factor", 1)
-    if f <= 1:
+    if not isinstance(model, CanSuperResolve) or model.low_res_factor <= 1:
         raise ConfigError(
             "mode=super_resolution needs a model trained with model.low_res_factor>1 (experiment=sr_mnist)"
         )
+    f = model.low_res_factor
     x, _ = test_images(ckpt, cfg.n)
     low = torch.nn.functional.avg_pool2d(x, f)
-    images, seconds = _call_sample(model, len(x), cfg, {"condition": low, "generator": gen})
-    upsampled = model.upsample(low)
+    images, seconds = _batched(
+        lambda m, low_res, **kw: model.super_resolve(low_res, **kw),
+        len(x),
+        int(cfg.batch_size),
+        {"low_res": low},
+        **options,
+    )
+    upsampled = torch.nn.functional.interpolate(
+        low, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False
+    )
     psnr = {
         name: float(
             peak_signal_noise_ratio(to_unit_interval(v.cpu()), to_unit_interval(x), data_range=1.0)
@@ -175,24 +188,31 @@ MODES: dict[str, Callable[..., dict[str, Any]]] = {
 
 def sample(cfg: DictConfig) -> dict[str, Any]:
     """Run one sampling job from a config; returns paths and the measured throughput."""
-    if cfg.get("ckpt") is None:
-        raise ConfigError("no checkpoint given: lgen sample ckpt=<run folder or .ckpt>")
+    if cfg.get("ckpt") is not None and cfg.get("checkpoint") is not None:
+        raise ConfigError("pass checkpoint=<run folder or .ckpt> only (ckpt= is its old name)")
+    path = cfg.get("checkpoint") or cfg.get("ckpt")
+    if path is None:
+        raise ConfigError("no checkpoint given: lgen sample checkpoint=<run folder or .ckpt>")
     if cfg.mode not in MODES:
         raise ConfigError(
             f"mode={cfg.mode!r} is not a sampling mode; choose one of {sorted(MODES)}"
         )
-    ckpt = resolve_checkpoint(cfg.ckpt)
+    ckpt = resolve_checkpoint(path)
     model = load_model(ckpt, cfg.device, cfg.get("weights", "ema"))
-    if not callable(getattr(model, "sample", None)):
+    if not isinstance(model, CanSample):
         raise CheckpointError(
             f"{ckpt} holds a {type(model).__name__}, which cannot sample (it only reconstructs)"
         )
     out = Path(cfg.out_dir) if cfg.get("out_dir") else ckpt.parent.parent / "samples"
     check_writable(out)  # a read-only folder: one clear line before any sampling
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
+    try:
+        options = resolve_sampling(model, sampling_overrides(cfg))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    torch.manual_seed(cfg.seed)  # every model samples from the global RNG, seeded here
+    gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)  # random masks
     with torch.no_grad():
-        result = MODES[cfg.mode](model, cfg, ckpt, gen)
+        result = MODES[cfg.mode](model, cfg, ckpt, gen, options)
     seconds = result.pop("seconds")
     images = result["images"].float().cpu().clamp(-1, 1)
     grid = (

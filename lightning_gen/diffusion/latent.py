@@ -54,9 +54,7 @@ class LatentDiffusion(DiffusionModel):
         conditional: bool = False,
         label_dropout: float = 0.1,
         guidance_scale: float = 1.0,
-        sampler: str = "ddim",
-        sampling_steps: int = 50,
-        eta: float = 0.0,
+        sampler: Any = None,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
@@ -84,8 +82,6 @@ class LatentDiffusion(DiffusionModel):
             label_dropout=label_dropout,
             guidance_scale=guidance_scale,
             sampler=sampler,
-            sampling_steps=sampling_steps,
-            eta=eta,
             clip_denoised=False,
             lr=lr,
             weight_decay=weight_decay,
@@ -101,6 +97,9 @@ class LatentDiffusion(DiffusionModel):
         )
         self.autoencoder = ae.eval().requires_grad_(False)
         self.latent_scale: float | None = latent_scale
+
+    inpaint = None  # no pixel-space inpainting on latents (typing: not a CanInpaint)
+    super_resolve = None  # and no super-resolution (not a CanSuperResolve)
 
     def build_network(self) -> nn.Module:
         """An MLP denoiser over the ``D``-dimensional latents."""

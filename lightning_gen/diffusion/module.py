@@ -16,18 +16,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_gen.contracts import seeded_rng
+from lightning_gen.contracts import build_spec, merge_options, seeded_rng
 from lightning_gen.diffusion.loss import diffusion_loss, get_weighting
-from lightning_gen.diffusion.sampling import get_sampler, guided, inpainting_projection
+from lightning_gen.diffusion.samplers import DDIM, Sampler, run_sampler
+from lightning_gen.diffusion.sampling import guided, inpainting_projection
 from lightning_gen.diffusion.schedule import NoiseSchedule
 from lightning_gen.errors import ConfigError
 from lightning_gen.networks.unet import UNet
 from lightning_gen.validate import check_model_args
 
 
+def sampler_spec(sampler: Sampler | dict[str, Any] | None) -> dict[str, Any]:
+    """A sampler (object, spec dict or None = DDIM-50) as primitives, checked by building it once."""
+    if sampler is None:
+        sampler = DDIM()
+    if isinstance(sampler, Sampler):
+        return sampler.spec()
+    try:
+        return build_spec(dict(sampler), "model.sampler").spec()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 class DiffusionModel(L.LightningModule):
-    """DDPM/DDIM on images ``(B, C, H, W)`` in ``[-1, 1]``. Sampling defaults (sampler, steps, eta,
-    guidance_scale) come from config and can be overridden per ``sample`` call.
+    """DDPM training on images ``(B, C, H, W)`` in ``[-1, 1]``; sampling with a sampler object
+    (``model.sampler``: DDPM, DDIM, DPM-Solver++, stored as import path + kwargs) and
+    ``guidance_scale`` (conditional models), both overridable per ``sample`` call.
     """
 
     def __init__(
@@ -45,9 +59,7 @@ class DiffusionModel(L.LightningModule):
         label_dropout: float = 0.1,
         guidance_scale: float = 1.0,
         low_res_factor: int = 1,
-        sampler: str = "ddim",
-        sampling_steps: int = 50,
-        eta: float = 0.0,
+        sampler: Sampler | dict[str, Any] | None = None,
         clip_denoised: bool = True,
         lr: float = 2e-4,
         weight_decay: float = 0.0,
@@ -60,10 +72,10 @@ class DiffusionModel(L.LightningModule):
             )
         if not 0.0 <= label_dropout <= 1.0:
             raise ConfigError(f"model.label_dropout={label_dropout} must be in [0, 1]")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["sampler"])
+        self.save_hyperparameters({"sampler": sampler_spec(sampler)})  # primitives: weights_only
         self.schedule = NoiseSchedule(timesteps, schedule, prediction)
         self.weighting = get_weighting(loss_weighting)
-        get_sampler(sampler)  # fail early on a bad name
         self.net = self.build_network()
 
     # -- pieces a subclass may replace -----------------------------------------------------------
@@ -184,27 +196,48 @@ class DiffusionModel(L.LightningModule):
         return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
     # -- sampling ----------------------------------------------------------------------------------
+    @property
+    def low_res_factor(self) -> int:
+        """How much ``super_resolve`` upscales (1: not a super-resolution model)."""
+        return int(self.hparams.low_res_factor)
+
+    def sampling_options(self) -> dict[str, Any]:
+        """Default options of ``sample`` as primitives: the sampler spec (+ guidance if conditional)."""
+        options: dict[str, Any] = {"sampler": dict(self.hparams.sampler)}
+        if self.hparams.conditional:
+            options["guidance_scale"] = float(self.hparams.guidance_scale)
+        return options
+
+    def make_sampler(self, sampler: Sampler | dict[str, Any] | None = None) -> Sampler:
+        """A sampler object: the model's default, a (partial) spec merged into it, or ``sampler``."""
+        if isinstance(sampler, Sampler):
+            return sampler
+        spec = merge_options({"sampler": dict(self.hparams.sampler)}, {"sampler": sampler or {}})
+        return build_spec(spec["sampler"], "sampler")
+
     @torch.no_grad()
     def sample(
         self,
         n: int,
         *,
         condition: Any = None,
-        sampler: str | None = None,
-        steps: int | None = None,
-        eta: float | None = None,
+        sampler: Sampler | dict[str, Any] | None = None,
         guidance_scale: float | None = None,
         generator: torch.Generator | None = None,
         known: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``n`` images ``(n, C, H, W)`` in ``[-1, 1]`` with the configured sampler (or the overrides).
+        """``n`` images ``(n, C, H, W)`` in ``[-1, 1]`` with the default sampler or ``sampler``.
 
-        ``condition``: class labels ``(n,)`` for a conditional model (random when None), low-res
-        images ``(n, C, h, w)`` for a super-resolution model. ``known`` + ``mask`` (1 = keep)
-        inpaint: the known pixels are kept at every step (diffusion in pixel space only).
+        ``sampler``: a ``Sampler`` or a spec ``{"_target_": ..., "steps": ...}`` (a partial spec
+        such as ``{"steps": 20}`` changes the default sampler's options). ``condition``: class labels
+        ``(n,)`` for a conditional model (random when None), low-res images ``(n, C, h, w)`` for a
+        super-resolution model. ``known`` + ``mask`` (1 = keep) inpaint: the known pixels are kept
+        at every step (diffusion in pixel space only).
         """
         hp = self.hparams
+        if guidance_scale is not None and not hp.conditional:
+            raise ValueError("guidance_scale applies to class-conditional models only; drop it")
         labels, cond = self._labels(n, condition), self._image_condition(n, condition)
         scale = hp.guidance_scale if guidance_scale is None else guidance_scale
         denoise = guided(lambda x, t, y: self.net(x, t, y, cond), labels, self.null_label, scale)
@@ -218,23 +251,26 @@ class DiffusionModel(L.LightningModule):
             project = inpainting_projection(
                 self.schedule, known.to(self.device), mask.to(self.device), generator
             )
-        run = get_sampler(sampler or hp.sampler)
-        z = run(
+        z = run_sampler(
+            self.make_sampler(sampler),
             denoise,
             self.schedule,
             x,
-            steps=steps or hp.sampling_steps,
-            eta=hp.eta if eta is None else eta,
             clip=1.0 if hp.clip_denoised and self.data_shape == tuple(hp.image_shape) else None,
             project=project,
             generator=generator,
         )
         return self.to_images(z)
 
-    def inpaint(self, known: torch.Tensor, mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    def inpaint(self, known: torch.Tensor, mask: torch.Tensor, **options: Any) -> torch.Tensor:
         """Fill the pixels of ``known`` ``(B, C, H, W)`` where ``mask`` (broadcastable, 1 = keep) is 0."""
-        return self.sample(len(known), known=known, mask=mask, **kwargs)
+        return self.sample(len(known), known=known, mask=mask, **options)
 
-    def super_resolve(self, low_res: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    def super_resolve(self, low_res: torch.Tensor, **options: Any) -> torch.Tensor:
         """Full-size images ``(B, C, H, W)`` from low-res ones ``(B, C, H/f, W/f)`` (super-resolution model)."""
-        return self.sample(len(low_res), condition=low_res, **kwargs)
+        if self.low_res_factor <= 1:
+            raise ValueError(
+                "this diffusion model was not trained for super-resolution (model.low_res_factor=1); "
+                "train one with experiment=sr_mnist"
+            )
+        return self.sample(len(low_res), condition=low_res, **options)

@@ -1,10 +1,9 @@
-"""Samplers as plain functions: ``sampler(denoise, schedule, x_T, ...) -> x_0``.
+"""What a sampling loop wraps around the network: classifier-free guidance and inpainting.
 
-``denoise(x_t, t) -> prediction`` is any callable (a U-Net with guidance folded in, an MLP on
-2-D points...) that returns the schedule's prediction target (epsilon, v or x0) for a batch of
-timesteps ``t`` ``(B,)``. ``project(x, t)`` is an optional hook applied after each step with the
-timestep ``x`` now belongs to (``-1`` for the final sample): inpainting uses it to paste back the
-known pixels, noised to that level.
+The samplers themselves (DDPM, DDIM, DPM-Solver++) and the loop are in ``samplers.py``.
+``guided`` folds guidance into a denoiser ``denoise(x_t, t) -> prediction``;
+``inpainting_projection`` is a ``project(x, s)`` hook that ``run_sampler`` applies after each
+step, with the timestep ``x`` now belongs to (``-1`` for the final sample).
 """
 
 from __future__ import annotations
@@ -13,11 +12,8 @@ from collections.abc import Callable
 
 import torch
 
+from lightning_gen.diffusion.samplers import Denoiser, Projection
 from lightning_gen.diffusion.schedule import NoiseSchedule
-from lightning_gen.errors import ConfigError
-
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Projection = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 def _noise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -26,74 +22,6 @@ def _noise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
 
 def _timestep(t: int, x: torch.Tensor) -> torch.Tensor:
     return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-
-
-@torch.no_grad()
-def ddpm_sample(
-    denoise: Denoiser,
-    schedule: NoiseSchedule,
-    x: torch.Tensor,
-    *,
-    steps: int | None = None,
-    eta: float = 1.0,
-    clip: float | None = 1.0,
-    project: Projection | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Ancestral DDPM: all ``T`` steps of ``x_{t-1} ~ N(mu~(x_t, x0_hat), beta~_t)`` from noise ``x``.
-
-    ``steps`` and ``eta`` are accepted for a uniform signature and ignored (DDPM always takes T steps).
-    Returns ``x_0`` of ``x``'s shape.
-    """
-    for t in range(schedule.timesteps - 1, -1, -1):
-        tt = _timestep(t, x)
-        x0, _ = schedule.to_x0_eps(x, denoise(x, tt), tt, clip)
-        mean, var = schedule.posterior(x0, x, tt)
-        x = mean + var.sqrt() * _noise(x, generator) if t > 0 else mean
-        if project is not None:
-            x = project(x, t - 1)
-    return x
-
-
-@torch.no_grad()
-def ddim_sample(
-    denoise: Denoiser,
-    schedule: NoiseSchedule,
-    x: torch.Tensor,
-    *,
-    steps: int | None = 50,
-    eta: float = 0.0,
-    clip: float | None = 1.0,
-    project: Projection | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """DDIM (Song et al. 2021) on ``steps`` evenly spaced timesteps; ``eta=0`` is deterministic,
-    ``eta=1`` with ``steps=T`` is ancestral DDPM. Returns ``x_0`` of ``x``'s shape.
-    """
-    if not 0.0 <= eta <= 1.0:
-        raise ConfigError(f"DDIM eta={eta} must be between 0 and 1")
-    ts = schedule.inference_timesteps(steps or schedule.timesteps)
-    for t, s in zip(ts, ts[1:] + [-1], strict=True):
-        tt, ss = _timestep(t, x), _timestep(s, x)
-        x0, eps = schedule.to_x0_eps(x, denoise(x, tt), tt, clip)
-        a_t, a_s = schedule.abar(tt, x.ndim), schedule.abar(ss, x.ndim)
-        sigma = eta * ((1 - a_s) / (1 - a_t) * (1 - a_t / a_s)).clamp(min=0).sqrt()
-        x = a_s.sqrt() * x0 + (1 - a_s - sigma**2).clamp(min=0).sqrt() * eps
-        if s >= 0 and eta > 0:
-            x = x + sigma * _noise(x, generator)
-        if project is not None:
-            x = project(x, s)
-    return x
-
-
-SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {"ddpm": ddpm_sample, "ddim": ddim_sample}
-
-
-def get_sampler(name: str) -> Callable[..., torch.Tensor]:
-    """Look up a sampler by name; raise a ConfigError naming the valid choices."""
-    if name not in SAMPLERS:
-        raise ConfigError(f"sampler={name!r} is not a sampler; choose one of {sorted(SAMPLERS)}")
-    return SAMPLERS[name]
 
 
 def inpainting_projection(

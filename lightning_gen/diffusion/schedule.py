@@ -111,15 +111,6 @@ class NoiseSchedule:
         """``n`` uniform training timesteps in ``[0, T)``; ``(n,)`` long."""
         return torch.randint(0, self.timesteps, (n,), device=device)
 
-    def inference_timesteps(self, steps: int) -> list[int]:
-        """``steps`` evenly spaced timesteps from ``T-1`` down to 0 (DDIM's sub-sequence)."""
-        if not 1 <= steps <= self.timesteps:
-            raise ConfigError(
-                f"sampling steps={steps} must be between 1 and the model's timesteps ({self.timesteps})"
-            )
-        ts = torch.linspace(0, self.timesteps - 1, steps).round().long().unique()
-        return ts.flip(0).tolist()
-
     # -- the verbs -------------------------------------------------------------------------------
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Sample ``x_t ~ q(x_t | x_0)``: ``sqrt(abar_t) x0 + sqrt(1 - abar_t) noise``; shape of ``x0``."""

@@ -52,8 +52,12 @@ def sample_features(
     rank: int = 0,
     world_size: int = 1,
     label_weights: torch.Tensor | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """This rank's share of ``n`` samples of ``model.sample``, as features ``(n_r, D)`` and logits.
+
+    ``options``: the resolved sampling options passed to every ``model.sample`` call
+    (``contracts.resolve_sampling``).
 
     With ``label_weights (K,)`` (the data's label counts) and a model whose ``sample`` takes a
     condition, labels are drawn from that distribution, per chunk, under the chunk's seed.
@@ -69,7 +73,9 @@ def sample_features(
                 if conditional
                 else None
             )
-            images = model.sample(size, condition=labels)  # (size, C, H, W) in [-1, 1]
+            images = model.sample(
+                size, condition=labels, **(options or {})
+            )  # (size, C, H, W) in [-1, 1]
         f, lg = extract_images(extractor, to_uint8(images))
         feats.append(f)
         if lg is not None:

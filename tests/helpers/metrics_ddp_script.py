@@ -23,7 +23,7 @@ from lightning_gen.data.bundled import SklearnDigits  # noqa: E402
 from lightning_gen.metrics.reference import ReferenceCache  # noqa: E402
 from lightning_gen.metrics.sampling import sample_features  # noqa: E402
 from lightning_gen.metrics.scorer import GenerationScorer  # noqa: E402
-from tests.helpers.metrics_helpers import ProjectionExtractor, ReplaySampler  # noqa: E402
+from tests.helpers.metrics_helpers import ProjectionExtractor, ReplaySampler, make_protocol  # noqa: E402
 
 N, CHUNK, SCORER = 400, 50, {"kid_subsets": 10, "kid_subset_size": 100}
 
@@ -50,13 +50,9 @@ def main(out: Path) -> None:
         result["single"] = GenerationScorer(16, seed=7, **SCORER).score(ref, feats, logits)
     ext = ProjectionExtractor((1, 8, 8))
     cb = GenerationMetrics(
-        ext,
+        make_protocol(ext, num_samples=N, chunk_size=CHUNK, seed=7, **SCORER),
         cache_dir=str(out / "cache"),
-        num_samples=N,
-        chunk_size=CHUNK,
         every_n_epochs=1,
-        seed=7,
-        **SCORER,
     )
     trainer = L.Trainer(
         strategy="ddp",
@@ -71,7 +67,7 @@ def main(out: Path) -> None:
     trainer.validate(Validating(bank, 0.1), datamodule=dm)
     result.update(
         {
-            "ddp": cb.history[-1],
+            "ddp": {k.split("/", 1)[1]: v for k, v in cb.history[-1]["values"].items()},
             "world_size": trainer.world_size,
             "generated_images": ext.images,
             "reference_count": cb.reference.count,

@@ -58,3 +58,18 @@ class ReplaySampler(L.LightningModule):
             self.seen_labels.append(condition.cpu())
         idx = torch.randint(0, len(self.bank), (n,))
         return (self.bank[idx] + self.noise * torch.randn_like(self.bank[idx])).clamp(-1, 1)
+
+
+def make_protocol(extractor: Any, **overrides: Any):
+    """A ``GenerationProtocol`` with the defaults of ``configs/metrics/classifier.yaml`` (the one
+    home of every default), ``extractor`` injected and ``overrides`` applied."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from lightning_gen.metrics.protocol import GenerationProtocol
+
+    path = Path(__file__).parents[1] / "configs" / "metrics" / "classifier.yaml"
+    values = OmegaConf.to_container(OmegaConf.load(path).metrics)
+    values.pop("_target_")
+    return GenerationProtocol(**{**values, "extractor": extractor, **overrides})
