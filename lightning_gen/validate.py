@@ -91,7 +91,6 @@ RULES: dict[str, Rule] = {
     "depth": int_at_least(1),
     "in_channels": int_at_least(1),
     "timesteps": int_at_least(2),
-    "sampling_steps": int_at_least(1),
     "low_res_factor": int_at_least(1),
     "history_size": int_at_least(0),
     "n_critic": int_at_least(1),
