@@ -67,7 +67,9 @@ def _call_sample(
     """
     params = inspect.signature(model.sample).parameters
     opts = {
-        k: cfg[k] for k in ("sampler", "steps", "eta", "guidance_scale") if cfg.get(k) is not None
+        k: cfg[k]
+        for k in ("sampler", "steps", "eta", "guidance_scale", "temperature", "top_k", "top_p")
+        if cfg.get(k) is not None
     }
     unknown = [k for k in opts if k not in params]
     if unknown:
@@ -167,6 +169,10 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         )
     ckpt = resolve_checkpoint(cfg.ckpt)
     model = load_model(ckpt, cfg.device, cfg.get("weights", "ema"))
+    if callable(getattr(model, "generate_text", None)):  # language / seq2seq models
+        from lightning_gen.commands.sample_text import sample_text
+
+        return sample_text(model, cfg, ckpt)
     if not callable(getattr(model, "sample", None)):
         raise CheckpointError(
             f"{ckpt} holds a {type(model).__name__}, which cannot sample (it only reconstructs)"

@@ -2,7 +2,7 @@
 
 A tokenizer is any object with ``encode(str) -> list[int]``, ``decode(list[int]) -> str``,
 ``vocab_size``, ``unit`` (what one token is: ``"byte"``, ``"char"``, ``"token"``; names the
-``bits_per_<unit>`` metric) and ``spec() -> dict`` (``{"_target_": ..., **kwargs}`` of JSON
+``bits_per_<unit>`` metric) and ``spec() -> dict`` (``{"class_path": ..., **kwargs}`` of JSON
 primitives, stored in the model's hyper-parameters so a checkpoint can encode prompts again).
 ``fit(text)`` is called once on the training corpus (a character vocabulary is built there).
 A real subword tokenizer plugs in as ``data.tokenizer._target_=<your.Class>`` with these methods.
@@ -42,7 +42,7 @@ class ByteTokenizer:
         return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
 
     def spec(self) -> dict[str, Any]:
-        return {"_target_": f"{__name__}.ByteTokenizer"}
+        return {"class_path": f"{__name__}.ByteTokenizer"}
 
 
 class CharTokenizer:
@@ -94,7 +94,7 @@ class CharTokenizer:
 
     def spec(self) -> dict[str, Any]:
         return {
-            "_target_": f"{__name__}.CharTokenizer",
+            "class_path": f"{__name__}.CharTokenizer",
             "vocab": self.vocab,
             "specials": self.specials,
         }
@@ -102,6 +102,6 @@ class CharTokenizer:
 
 def from_spec(spec: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from its ``spec()`` (an import path plus keyword arguments)."""
-    kwargs = {k: v for k, v in spec.items() if k != "_target_"}
-    module, _, name = spec["_target_"].rpartition(".")
+    kwargs = {k: v for k, v in spec.items() if k != "class_path"}
+    module, _, name = spec["class_path"].rpartition(".")
     return getattr(importlib.import_module(module), name)(**kwargs)
