@@ -8,7 +8,7 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_gen.errors import DataError
+from lightning_gen.errors import ConfigError, DataError
 from lightning_gen.text import sources
 from lightning_gen.text.datamodule import TextDataModule
 from lightning_gen.text.digits import DigitTaskDataModule
@@ -203,3 +203,29 @@ def test_seq2seq_reverses_digit_strings_on_cpu_in_a_short_budget(tmp_path):
     assert sum(b == strip(t) for b, t in zip(beams, tgt[:20].tolist(), strict=True)) >= 17
     first = dm.splits["test"][0][0]
     assert model.generate_text([first]) == [f"{first} -> {model.tokenizer.decode(pred[0])}"]
+
+
+def test_lgen_sample_continues_a_prompt_from_a_run_folder(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from lightning_gen.commands.sample import sample
+    from lightning_gen.reliability.state import RunState
+
+    lm = LanguageModel(vocab_size=256, block_size=32, dim=16, depth=1, heads=2)
+    t = L.Trainer(max_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[RunState()])  # fmt: skip
+    t.strategy.connect(lm)
+    t.save_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    base = OmegaConf.load("configs/sample.yaml")
+    cfg = OmegaConf.merge(
+        base, {"ckpt": str(tmp_path / "run"), "prompt": "def ", "max_new_tokens": 5}
+    )
+    out = sample(cfg)
+    assert (
+        out["texts"][0].startswith("def ") and len(out["texts"][0].encode("utf-8", "replace")) >= 4
+    )
+    assert (tmp_path / "run" / "samples" / "text.txt").read_text().startswith("=== prompt 'def '")
+    assert "def " in capsys.readouterr().out
+    with pytest.raises(ConfigError, match=r"LanguageModel takes no \['beam_size'\]"):
+        sample(OmegaConf.merge(cfg, {"beam_size": 3}))
+    with pytest.raises(ConfigError, match='pass prompt="..."'):
+        sample(OmegaConf.merge(cfg, {"prompt": None}))
