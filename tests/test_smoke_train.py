@@ -125,7 +125,10 @@ def test_vq_prior_trains_on_the_sweeps_vqvae_run(sweep_other_families, tmp_path)
         "train", "experiment=vq_prior_mnist", "debug=smoke", f"model.vqvae_ckpt={vq_run}", root=root
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    (run,) = list((root / "runs" / "vq_prior_mnist").iterdir())
+    # the first (failed) command left an empty run folder: take the one with metrics
+    (run,) = [
+        p for p in (root / "runs" / "vq_prior_mnist").iterdir() if (p / "metrics.json").exists()
+    ]
     assert "val/bits_per_token" in json.loads((run / "metrics.json").read_text())["val"]
     grid = Image.open(run / "images" / "samples_test.png")
     assert grid.mode == "L" and grid.height >= 28
