@@ -235,3 +235,31 @@ def test_prior_without_vqvae_checkpoint_says_what_to_train_first(tmp_path):
         VQPrior(SHAPE, 10)
     with pytest.raises(Exception, match="no such file"):
         VQPrior(SHAPE, 10, vqvae_ckpt=str(tmp_path / "missing.ckpt"))
+
+
+def test_cached_sampling_feeds_one_token_per_step():
+    """Linear cost: with the cache every step after the prefix runs the network on one new token."""
+    net = DecoderOnly(10, 10, 40, dim=16, depth=1, heads=2).eval()
+    lengths: list[int] = []
+    net.register_forward_pre_hook(
+        lambda m, args, kwargs: lengths.append(args[0].shape[1]), with_kwargs=True
+    )
+    generate(net, torch.zeros(2, 3, dtype=torch.long), 8)
+    assert lengths == [3] + [1] * 7
+    lengths.clear()
+    generate(net, torch.zeros(2, 3, dtype=torch.long), 8, use_cache=False)
+    assert lengths == list(range(3, 11))  # uncached: the whole sequence every step
+
+
+def test_text_models_validate_their_numeric_arguments():
+    from lightning_gen.transformer.lm import LanguageModel
+    from lightning_gen.transformer.seq2seq import Seq2Seq
+
+    with pytest.raises(ValueError, match=r"model.block_size=0 must be a number > 0"):
+        LanguageModel(block_size=0)
+    with pytest.raises(ConfigError, match=r"top_p=0.0 must be in \(0, 1\]"):
+        LanguageModel(top_p=0.0)
+    with pytest.raises(ValueError, match=r"model.beam_size=0 must be a number > 0"):
+        Seq2Seq(beam_size=0)
+    with pytest.raises(ValueError, match="model.dim=50 must be divisible by model.heads=4"):
+        Seq2Seq(dim=50)
