@@ -23,7 +23,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from lightning_gen.callbacks.generation import GenerationMetrics
-from lightning_gen.commands.train import build_model
+from lightning_gen.instantiate import build_model
 
 
 class EpochTimer(L.Callback):

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from lightning_gen.errors import LgenError
+from lightning_gen.errors import ConfigError, LgenError
 from lightning_gen.reliability.signals import RunInterrupted
 
 
@@ -48,3 +48,26 @@ def user_errors() -> Iterator[None]:
         msg = str(cause) if isinstance(cause, LgenError) else str(exc)
         print(f"error: {msg.strip()}", file=sys.stderr)
         sys.exit(2)
+
+
+def check_output_root(overrides: list[str]) -> None:
+    """Before Hydra creates its run folder: the output root (``paths.root_dir=``, else ``LGEN_ROOT``,
+    else the current folder) and any ``hydra.run.dir=`` must be writable.
+
+    Prints one ``error:`` line naming the folder and the fix, and exits 2, instead of Hydra's
+    traceback from ``mkdir`` (read-only, not a folder, full disk).
+    """
+    from lightning_gen.reliability.run_dir import check_writable
+
+    given = dict(a.lstrip("+").split("=", 1) for a in overrides if "=" in a)
+    folders = [given.get("paths.root_dir") or os.environ.get("LGEN_ROOT") or "."]
+    if given.get("hydra.run.dir") and "${" not in given["hydra.run.dir"]:
+        folders.append(given["hydra.run.dir"])
+    for folder in folders:
+        if "${" in folder:
+            continue
+        try:
+            check_writable(folder)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lightning_gen.fileio import atomic_write
+
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Map float images ``(B, C, H, W)`` in ``[-1, 1]`` to ``uint8`` in ``[0, 255]`` (clamped, rounded)."""
@@ -48,5 +50,6 @@ def save_grid(x: torch.Tensor, path: str | Path, nrow: int | None = None) -> Pat
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     grid = make_grid(x, nrow)
-    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+    with atomic_write(path, "wb") as f:  # a kill mid-write never leaves half a PNG
+        Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(f, format="PNG")
     return path

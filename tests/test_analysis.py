@@ -258,7 +258,7 @@ def smoke_run(tmp_path_factory) -> Path:
         "debug=smoke",
         "experiment=anomaly_mnist",
         "callbacks=latent",
-        "anomaly_class=3",
+        "data.source.exclude=[3]",
         "data.source.source._target_=lightning_gen.data.bundled.SklearnDigits",
         "data.source.source.image_size=16",
         f"paths.output_dir={out}",
@@ -340,7 +340,7 @@ def test_analyze_names_bad_checkpoints_and_tasks(tmp_path):
 
     with pytest.raises(CheckpointError, match="no such file"):
         resolve_checkpoint(str(tmp_path / "nope.ckpt"))
-    with pytest.raises(CheckpointError, match="no checkpoints/best.ckpt or last.ckpt"):
+    with pytest.raises(CheckpointError, match="no checkpoints/last.ckpt"):
         resolve_checkpoint(str(tmp_path))
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")

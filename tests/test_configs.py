@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
-from lightning_gen.commands.train import build_model, instantiate_group
 from lightning_gen.config_check import check_config
 from lightning_gen.errors import ConfigError
+from lightning_gen.instantiate import build_model, instantiate_group
 
 CONFIG_DIR = Path(lightning_gen.configs.__file__).parent
 

@@ -16,7 +16,12 @@ from lightning_gen.data.folder import FolderDataset, ImageFolder
 from lightning_gen.data.public import CIFAR10, MNIST, FashionMNIST, read_idx
 from lightning_gen.errors import ConfigError, DataError
 from lightning_gen.images import to_uint8
-from tests.data_files import write_celeba_zip, write_cifar_tarball, write_image, write_mnist_like
+from tests.helpers.data_files import (
+    write_celeba_zip,
+    write_cifar_tarball,
+    write_image,
+    write_mnist_like,
+)
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 

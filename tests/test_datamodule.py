@@ -14,7 +14,7 @@ import torch
 from lightning_gen.data import ImageDataModule, ImageTensorDataset
 from lightning_gen.data.folder import ImageFolder
 from lightning_gen.errors import ConfigError, DataError
-from tests.data_files import write_image
+from tests.helpers.data_files import write_image
 
 
 class Sorted:

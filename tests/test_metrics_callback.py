@@ -12,12 +12,13 @@ from lightning_gen.callbacks.generation import GenerationMetrics
 from lightning_gen.data import ImageDataModule
 from lightning_gen.data.bundled import SklearnDigits
 from lightning_gen.errors import ConfigError
+from lightning_gen.fileio import CacheWarning, load_cache, save_cache
 from lightning_gen.metrics.classifier import ClassifierSpec
 from lightning_gen.metrics.inception import InceptionSpec
 from lightning_gen.metrics.reference import ReferenceCache
 from lightning_gen.metrics.sampling import sample_features
 from lightning_gen.vae.module import VAE
-from tests.metrics_helpers import ProjectionExtractor, ReplaySampler
+from tests.helpers.metrics_helpers import ProjectionExtractor, ReplaySampler
 
 KEYS = ["fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall"]
 
@@ -101,15 +102,16 @@ def test_stale_or_mismatched_cache_is_rebuilt(tmp_path, caplog):
     assert not smaller.from_cache and cache.built == 2 and smaller.count == 312
     assert next((tmp_path / "reference").glob("*.pt")) == path
     # an edited file (features changed, fingerprint kept) fails its checksum and is rebuilt
-    blob = torch.load(path, weights_only=True)
+    blob = load_cache(path)
     blob["features"][0] += 1.0
-    torch.save(blob, path)
+    save_cache(blob, path)
     again = cache.get(digits(limit=390), ext)
     assert not again.from_cache and cache.built == 3
     torch.testing.assert_close(again.mean, smaller.mean)
-    # a truncated file is rebuilt too
+    # a truncated file (a kill mid-copy) fails the file checksum: warned, removed and rebuilt
     path.write_bytes(path.read_bytes()[:100])
-    assert not cache.get(digits(limit=390), ext).from_cache and cache.built == 4
+    with pytest.warns(CacheWarning, match="checksum mismatch"):
+        assert not cache.get(digits(limit=390), ext).from_cache and cache.built == 4
     # a different extractor (weights) is a different protocol: its own file, never the other's stats
     other = ProjectionExtractor((1, 8, 8), num_features=8)
     assert (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).with_name("metrics_ddp_script.py")
+SCRIPT = Path(__file__).parent / "helpers" / "metrics_ddp_script.py"
 
 
 def test_ddp_metrics_equal_single_process(tmp_path):

@@ -24,3 +24,18 @@ def test_ci_runs_only_setup_and_linters_before_the_tests():
     setup, *linters, _ = _ci_command_lines()
     assert "pip install" in setup and "constraints.txt" in setup
     assert linters == ["ruff check .", "ruff format --check ."]
+
+
+def test_every_test_named_in_the_failure_section_exists():
+    """README's "Failure behaviour" names a test per promise; each must exist."""
+    import ast
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Failure behaviour", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", section)
+    assert len(named) >= 15
+    for file, name in named:
+        tree = ast.parse((ROOT / "tests" / file).read_text())
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assert name in defined, f"README names {file}::{name}, which does not exist"

@@ -30,7 +30,7 @@ SMALL = [
     "model.widths=[8,16]",
     "trainer.max_epochs=2",
     "trainer.limit_train_batches=3",
-    "callbacks.last_checkpoint.every_n_train_steps=2",
+    "callbacks.last_checkpoint.every_n_train_batches=2",
     "callbacks.image_grids=null",
     "callbacks.reconstruction_metrics=null",
     "test=false",
@@ -155,7 +155,7 @@ def test_resume_errors_name_what_differs(finished_run, tmp_path):
     cut.write_bytes((finished_run / "checkpoints" / "last.ckpt").read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         run(tmp_path / "c", f"resume={cut.parent.parent}")
-    with pytest.raises(CheckpointError, match="no checkpoint at"):
+    with pytest.raises(CheckpointError, match=r"resume=.*nowhere: no such file"):
         run(tmp_path / "d", f"resume={tmp_path / 'nowhere'}")
 
 
@@ -191,7 +191,7 @@ def test_divergence_names_step_and_keeps_last_good_checkpoint(tmp_path):
     poison = [f"+callbacks.poison._target_={__name__}.PoisonAtStep", "+callbacks.poison.step=4"]
     with pytest.raises(
         DivergenceError,
-        match=r"diverged at step 5 \(epoch 1\): train/loss=nan; last good checkpoint kept: .*last\.ckpt",
+        match=r"diverged at step 5 \(epoch 1\): train/loss=nan; last good checkpoint kept: .*last\.ckpt.*\(trainer\.gradient_clip_val=1\.0\)",
     ):
         run(out, *poison)
     ckpt = load_checkpoint(out / "checkpoints" / "last.ckpt")
@@ -317,7 +317,7 @@ def test_divergence_in_a_logged_metric_of_a_manual_optimisation_module(tmp_path)
     )
     with pytest.raises(
         DivergenceError,
-        match=r"diverged at step 2 \(epoch 0\): train/g_loss=nan; last good checkpoint kept: .*last\.ckpt",
+        match=r"diverged at step 2 \(epoch 0\): train/g_loss=nan; last good checkpoint kept: .*last\.ckpt.*\(model\.grad_clip=1\.0; trainer\.gradient_clip_val does not apply to GANs\)",
     ):
         trainer.fit(ManualNaN(bad_step=2), data)
     assert (

@@ -16,7 +16,7 @@ from lightning_gen.commands.train import train
 from lightning_gen.errors import ConfigError, DataError
 from lightning_gen.reliability.checkpoint_io import load_checkpoint
 from lightning_gen.reliability.loggers import ResumableCSVLogger, resume_logger_overrides
-from tests.data_files import write_image
+from tests.helpers.data_files import write_image
 
 FOLDER = [
     "debug=smoke",

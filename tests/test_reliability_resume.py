@@ -32,7 +32,7 @@ COMMON = [
     "model.widths=[8,16]",
     "trainer.max_epochs=3",
     "trainer.limit_train_batches=4",
-    "callbacks.last_checkpoint.every_n_train_steps=3",
+    "callbacks.last_checkpoint.every_n_train_batches=3",
     "callbacks.image_grids=null",
     "callbacks.reconstruction_metrics=null",
     "+logger.csv.flush_logs_every_n_steps=1",
@@ -222,11 +222,13 @@ def test_ema_is_swapped_back_and_survives_resume(tmp_path):
     monkey.setattr(
         train_module,
         "instantiate_group",
-        lambda g: [probe, *real(g)] if g is not None and "ema" in g else real(g),
+        lambda g, *name: (
+            [probe, *real(g, *name)] if g is not None and "ema" in g else real(g, *name)
+        ),
     )
     try:
         ref = tmp_path / "ref"
-        run_in_process(ref, "callbacks=ema")
+        run_in_process(ref, "ema=default")
     finally:
         monkey.undo()
     assert (
@@ -244,8 +246,8 @@ def test_ema_is_swapped_back_and_survives_resume(tmp_path):
         "+callbacks.kill.at_start=true",
     ]
     with pytest.raises(RunInterrupted):
-        run_in_process(out, "callbacks=ema", *kill)
-    run_in_process(out, "callbacks=ema", f"resume={out}")
+        run_in_process(out, "ema=default", *kill)
+    run_in_process(out, "ema=default", f"resume={out}")
     assert_same_run(ref, out)
 
 
@@ -330,7 +332,7 @@ def test_ema_runs_are_tested_with_the_averaged_weights_of_the_best_checkpoint(tm
     out = tmp_path / "run"
     run_in_process(
         out,
-        "callbacks=ema",
+        "ema=default",
         f"+callbacks.record._target_={__name__}.RecordTestWeights",
         "test=true",
     )

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from lightning_gen.callbacks.common import call_with_condition, takes_condition
+from lightning_gen.contracts import call_with_condition, takes_condition
 from lightning_gen.errors import ConfigError
 
 Batch = tuple[torch.Tensor, "torch.Tensor | None"]

@@ -1,8 +1,8 @@
 """Latent-space pictures: a 2-D projection of the codes coloured by label, and interpolation grids.
 
 Projection methods are pure functions ``(N, D) codes -> (N, 2)`` chosen by name from
-``PROJECTIONS`` (``pca``, ``tsne``); the scatter plot is drawn with matplotlib's Agg backend
-(no display needed) at an exact pixel size.
+``PROJECTIONS`` (``pca``, ``tsne``); the scatter plot is drawn on a standalone matplotlib
+``Figure`` (no pyplot, no display, and the caller's backend is left alone) at an exact pixel size.
 """
 
 from __future__ import annotations
@@ -89,36 +89,30 @@ def scatter_png(
     ``size = (width, height)`` pixels (one tab10/tab20 colour per class, legend by class); returns the path.
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dpi = 100
-    fig, ax = plt.subplots(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
-    try:
-        if labels is None:
-            ax.scatter(points[:, 0], points[:, 1], s=6, c="tab:blue")
-        else:
-            labels = np.asarray(labels)
-            classes = np.unique(labels)
-            cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-            for i, k in enumerate(classes):
-                sel = labels == k
-                name = (
-                    class_names[int(k)]
-                    if class_names and 0 <= int(k) < len(class_names)
-                    else str(k)
-                )
-                ax.scatter(points[sel, 0], points[sel, 1], s=6, color=cmap(i % cmap.N), label=name)
-            ax.legend(markerscale=2, fontsize=7, loc="best", frameon=False)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    # a Figure outside pyplot renders with its own Agg canvas: the global backend (a notebook's
+    # inline one, say) is never switched and no figure is left open
+    fig = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    ax = fig.subplots()
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, c="tab:blue")
+    else:
+        labels = np.asarray(labels)
+        classes = np.unique(labels)
+        cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
+        for i, k in enumerate(classes):
+            sel = labels == k
+            name = class_names[int(k)] if class_names and 0 <= int(k) < len(class_names) else str(k)
+            ax.scatter(points[sel, 0], points[sel, 1], s=6, color=cmap(i % cmap.N), label=name)
+        ax.legend(markerscale=2, fontsize=7, loc="best", frameon=False)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.savefig(path, dpi=dpi)
     return path
 
 

@@ -27,13 +27,14 @@ from lightning_gen.analysis.latent import (
     scatter_png,
 )
 from lightning_gen.errors import ConfigError
+from lightning_gen.fileio import atomic_write
 from lightning_gen.images import save_grid
 
 
 def run_compression(model: Any, dm: Any, opts: dict, out: Path) -> dict:
     """Bits of the quantised latent code vs the input, and the PSNR at each bit depth."""
     results = compression_report(
-        model, dm.split_dataloader(opts["split"]), opts.get("bits", [4, 8]), opts.get("max_images")
+        model, dm.split_dataloader(opts["split"]), opts["bits"], opts["max_images"]
     )
     return {f"{r.bits_per_dim}bit": r.as_dict() for r in results}
 
@@ -43,11 +44,11 @@ def run_denoising(model: Any, dm: Any, opts: dict, out: Path) -> dict:
     result, picture = denoising_report(
         model,
         dm.split_dataloader(opts["split"]),
-        noise=opts.get("noise", "gaussian"),
-        level=float(opts.get("level", 0.3)),
-        seed=int(opts.get("seed", 0)),
-        max_images=opts.get("max_images"),
-        examples=int(opts.get("examples", 8)),
+        noise=opts["noise"],
+        level=float(opts["level"]),
+        seed=int(opts["seed"]),
+        max_images=opts["max_images"],
+        examples=int(opts["examples"]),
     )
     if picture is not None:
         save_grid(picture, out / "denoising.png", nrow=3)  # one (clean, noisy, denoised) per row
@@ -58,9 +59,9 @@ def _anomalies(dm: Any, opts: dict, model: Any) -> tuple[np.ndarray, np.ndarray,
     """Scores of normal and anomalous images and where the anomalies came from."""
     from lightning_gen.data.dataset import collate
 
-    k, score, cap = dm.num_classes, opts.get("score", "mse"), opts.get("max_images")
+    k, score, cap = dm.num_classes, opts["score"], opts["max_images"]
     scores, labels = reconstruction_scores(model, dm.split_dataloader(opts["split"]), score, k, cap)
-    classes = opts.get("classes")
+    classes = opts["classes"]
     if classes:  # anomalies: images of these classes in the analysed split
         normal, anomalous = split_by_classes(scores, labels, [int(c) for c in classes])
         return normal, anomalous, f"classes {list(classes)} of the {opts['split']} split"
@@ -81,18 +82,17 @@ def run_anomaly(model: Any, dm: Any, opts: dict, out: Path) -> dict:
     writes ``anomaly_scores.npz`` (both score arrays).
     """
     normal, anomalous, origin = _anomalies(dm, opts, model)
-    result = anomaly_result(normal, anomalous, opts.get("score", "mse"))
+    result = anomaly_result(normal, anomalous, opts["score"])
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "anomaly_scores.npz", normal=normal, anomalous=anomalous)
+    with atomic_write(out / "anomaly_scores.npz", "wb") as f:
+        np.savez(f, normal=normal, anomalous=anomalous)
     return {**result.as_dict(), "anomalies": origin}
 
 
 def run_latent(model: Any, dm: Any, opts: dict, out: Path) -> dict:
     """``latents_<method>.png`` (2-D projection coloured by label) and ``interpolation.png``."""
-    method, seed = opts.get("method", "pca"), int(opts.get("seed", 0))
-    z, y = collect_latents(
-        model, dm.split_dataloader(opts["split"]), opts.get("max_images") or 1000
-    )
+    method, seed = opts["method"], int(opts["seed"])
+    z, y = collect_latents(model, dm.split_dataloader(opts["split"]), opts["max_images"] or 1000)
     points = project_2d(z, method, seed)
     names = getattr(dm.full, "class_names", None)
     title = f"{type(model).__name__} latents ({method}, {len(z)} {opts['split']} images)"
@@ -100,8 +100,8 @@ def run_latent(model: Any, dm: Any, opts: dict, out: Path) -> dict:
     x_all = torch.cat([x for x, _ in dm.split_dataloader(opts["split"])])[: len(z)]
     device = model_device(model)
     ys = None if y is None else y.to(device)
-    xa, xb, ya, yb = pick_pairs(x_all.to(device), ys, int(opts.get("pairs", 8)), seed)
-    steps = int(opts.get("steps", 10))
+    xa, xb, ya, yb = pick_pairs(x_all.to(device), ys, int(opts["pairs"]), seed)
+    steps = int(opts["steps"])
     grid = save_grid(
         interpolate(model, xa, xb, steps, ya, yb).cpu(), out / "interpolation.png", nrow=steps
     )

@@ -7,6 +7,7 @@ corrupted input back to the clean image and logs the PSNR of noisy vs denoised i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -14,7 +15,9 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from lightning_gen.autoencoder.loss import get_loss
 from lightning_gen.autoencoder.noise import get_noise
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.conv import ConvDecoder, ConvEncoder
+from lightning_gen.validate import check_model_args
 
 
 class Autoencoder(L.LightningModule):
@@ -35,6 +38,7 @@ class Autoencoder(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         self.save_hyperparameters()
         c, h, _ = image_shape
@@ -61,19 +65,26 @@ class Autoencoder(L.LightningModule):
         return self.noise_fn(x, self.hparams.noise_level) if self.noise_fn else x
 
     # -- training ----------------------------------------------------------------------------
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean reconstruction loss of a batch ``(x, y)`` from its corrupted input (``HasLoss``);
+        the corruption is drawn from ``generator`` when one is given (deterministic)."""
         x, _ = batch
-        loss = self.loss_fn(self.reconstruct(self.corrupt(x)), x).mean()
+        with seeded_rng(generator, self.device):
+            return self.loss_fn(self.reconstruct(self.corrupt(x)), x).mean()
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, "test")
 
-    def _eval_step(self, batch, stage: str) -> None:
+    def _eval_step(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        """Log the loss; return ``{"reconstruction": reconstruct(x)}`` for the metric callbacks."""
         x, _ = batch
         noisy = self.corrupt(x)
         x_hat = self.reconstruct(noisy)
@@ -86,6 +97,8 @@ class Autoencoder(L.LightningModule):
             self.log(
                 f"{stage}/psnr_denoised", peak_signal_noise_ratio(x_hat, x, **to01), sync_dist=True
             )
+            return {"reconstruction": self.reconstruct(x)}  # of the clean image, as everywhere
+        return {"reconstruction": x_hat}  # no noise: the very same reconstruction
 
     def configure_optimizers(self):
         return torch.optim.AdamW(

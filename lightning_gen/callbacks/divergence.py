@@ -17,6 +17,15 @@ import torch
 from lightning_gen.errors import LgenError
 
 
+def clip_hint(trainer: L.Trainer) -> str:
+    """The gradient-clipping knob that applies: Lightning's for automatic optimisation; the
+    model's own ``grad_clip`` for manual optimisation (GANs), where Lightning's raises."""
+    module = trainer.lightning_module
+    if module is not None and not module.automatic_optimization:
+        return "model.grad_clip=1.0; trainer.gradient_clip_val does not apply to GANs"
+    return "trainer.gradient_clip_val=1.0"
+
+
 class DivergenceError(LgenError):
     """Training produced a non-finite loss or metric."""
 
@@ -79,7 +88,7 @@ class DivergenceGuard(L.Callback):
         kept = f"last good checkpoint kept: {good}" if good else "no checkpoint was saved before it"
         raise DivergenceError(
             f"training diverged at step {trainer.global_step} (epoch {trainer.current_epoch}): {key}={value}; "
-            f"{kept}. Lower the learning rate or enable gradient clipping (trainer.gradient_clip_val=1.0), "
+            f"{kept}. Lower the learning rate or enable gradient clipping ({clip_hint(trainer)}), "
             "then resume from it"
         )
 

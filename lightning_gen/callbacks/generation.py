@@ -25,6 +25,7 @@ from lightning_gen.metrics.extractor import FeatureExtractor, resolve_extractor
 from lightning_gen.metrics.reference import ReferenceCache, ReferenceStats
 from lightning_gen.metrics.sampling import sample_features
 from lightning_gen.metrics.scorer import GenerationScorer
+from lightning_gen.rng import isolated_rng
 
 
 class GenerationMetrics(L.Callback):
@@ -106,7 +107,8 @@ class GenerationMetrics(L.Callback):
             False,
         ):  # rank 0 first (trains/extracts and writes), then everyone else reads
             if trainer.is_global_zero == turn:
-                self._prepare(dm, trainer.strategy.root_device)
+                with isolated_rng():  # building/loading never shifts the training RNG stream
+                    self._prepare(dm, trainer.strategy.root_device)
             trainer.strategy.barrier("generation_metrics_reference")
 
     def _prepare(self, dm: Any, device: torch.device) -> None:
@@ -167,19 +169,20 @@ class GenerationMetrics(L.Callback):
             if trainer.datamodule.num_classes
             else None
         )
-        feats, logits = sample_features(
-            pl_module,
-            self.extractor,
-            self.num_samples,
-            self.chunk_size,
-            self.seed,
-            trainer.global_rank,
-            trainer.world_size,
-            weights,
-        )
-        values = self.scorer.score(
-            self.reference, feats, logits, trainer.is_global_zero, self.num_samples
-        )
+        with isolated_rng():  # observing never changes what training draws next
+            feats, logits = sample_features(
+                pl_module,
+                self.extractor,
+                self.num_samples,
+                self.chunk_size,
+                self.seed,
+                trainer.global_rank,
+                trainer.world_size,
+                weights,
+            )
+            values = self.scorer.score(
+                self.reference, feats, logits, trainer.is_global_zero, self.num_samples
+            )
         pl_module.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=False)
         self.timings.append(time.perf_counter() - t0)
         record = {

@@ -19,6 +19,7 @@ from lightning_gen.callbacks.common import PeriodicWriter
 from lightning_gen.callbacks.images import log_image
 from lightning_gen.contracts import CanEncode, require
 from lightning_gen.images import make_grid, save_grid
+from lightning_gen.rng import isolated_rng
 
 
 class LatentVisualisation(PeriodicWriter):
@@ -57,6 +58,7 @@ class LatentVisualisation(PeriodicWriter):
         self.active = require(pl_module, CanEncode, "LatentVisualisation", self.strict)
 
     @torch.no_grad()
+    @isolated_rng()
     def _collect(self, pl_module: L.LightningModule, batch) -> None:
         seen = sum(len(z) for z in self._z)
         if not self.active or seen >= self.num_images:
@@ -83,6 +85,7 @@ class LatentVisualisation(PeriodicWriter):
         self._collect(pl_module, batch)
 
     @torch.no_grad()
+    @isolated_rng()
     def write(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> list[Path]:
         """Draw the projection and the interpolation grid from the collected codes; returns the paths."""
         if not self.active or not self._z:

@@ -1,13 +1,23 @@
-"""Write the latest logged metrics to ``<run>/metrics.json`` (atomically) after val and test."""
+"""Write the latest logged metrics to ``<run>/metrics.json`` (atomically) after val and test.
+
+The record also names the checkpoints the run folder holds and the global step of the weights in
+each (read from the files themselves): ``"checkpoints": {"last": {"path", "global_step"},
+"best": {"path", "global_step"}}``, paths relative to the run folder.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_gen.callbacks.last_checkpoint import last_checkpoint_path
 from lightning_gen.fileio import atomic_write
 
 
@@ -17,12 +27,48 @@ def write_json_atomic(path: Path, data: dict) -> None:
         json.dump(data, f, indent=2, sort_keys=True)
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """``global_step`` stored in a checkpoint file (memory-mapped: tensors are not read)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable: recorded without a step
+        return None
+    return int(ckpt["global_step"]) if isinstance(ckpt, dict) and "global_step" in ckpt else None
+
+
+def checkpoints_record(trainer: L.Trainer) -> dict[str, dict[str, Any]]:
+    """``{"last": {...}, "best": {...}}`` for the checkpoint files that exist now."""
+    root = Path(trainer.default_root_dir)
+    best = next(
+        (c.best_model_path for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), ""
+    )
+    out = {}
+    for name, path in (("last", last_checkpoint_path(trainer)), ("best", best)):
+        if path and Path(path).is_file():
+            rel = os.path.relpath(Path(path).resolve(), root.resolve())
+            out[name] = {"path": rel, "global_step": checkpoint_step(Path(path))}
+    return out
+
+
 class MetricsFile(L.Callback):
-    """Keep ``metrics.json`` = ``{"epoch", "global_step", "val": {...}, "test": {...}}`` up to date."""
+    """Keep ``metrics.json`` = ``{"epoch", "global_step", "val", "test", "train", "checkpoints"}``
+    up to date. A resumed run continues the record of its run folder."""
 
     def __init__(self, filename: str = "metrics.json") -> None:
         self.filename = filename
         self.record: dict = {}
+
+    def _path(self, trainer: L.Trainer) -> Path:
+        return Path(trainer.default_root_dir) / self.filename
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.ckpt_path and self._path(trainer).is_file():
+            self.record = json.loads(self._path(trainer).read_text())
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if trainer.is_global_zero:
+            self.record["checkpoints"] = checkpoints_record(trainer)
+            write_json_atomic(self._path(trainer), self.record)
 
     def _write(self, trainer: L.Trainer, stage: str) -> None:
         if trainer.sanity_checking:
@@ -35,8 +81,7 @@ class MetricsFile(L.Callback):
         self.record.update(
             {"epoch": trainer.current_epoch, "global_step": trainer.global_step, stage: values}
         )
-        if trainer.is_global_zero:
-            write_json_atomic(Path(trainer.default_root_dir) / self.filename, self.record)
+        self._save(trainer)
 
     def on_validation_end(self, trainer, pl_module):
         self._write(trainer, "val")
@@ -46,6 +91,6 @@ class MetricsFile(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         train = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
-        self.record["train"] = train
-        if trainer.is_global_zero:
-            write_json_atomic(Path(trainer.default_root_dir) / self.filename, self.record)
+        if train or "train" not in self.record:  # a resume that trains nothing keeps the record
+            self.record["train"] = train
+        self._save(trainer)

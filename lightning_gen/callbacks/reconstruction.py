@@ -1,7 +1,10 @@
 """Reconstruction metrics ``val/mse``, ``val/psnr``, ``val/ssim`` for any model that reconstructs.
 
 Computed with torchmetrics on images mapped to ``[0, 1]`` (so PSNR has data range 1);
-states are synced across DDP ranks by torchmetrics.
+states are synced across DDP ranks by torchmetrics (exact: the data module's validation and test
+samplers shard without padded duplicates). The reconstruction is the one the model's own
+``validation_step`` / ``test_step`` returned as ``{"reconstruction": x_hat}`` (no second forward
+pass); a model that returns none gets ``reconstruct(x)`` called here.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import torch
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from lightning_gen.callbacks.common import call_with_condition
-from lightning_gen.contracts import CanReconstruct, require
+from lightning_gen.contracts import CanReconstruct, call_with_condition, require
 from lightning_gen.images import to_unit_interval
+from lightning_gen.rng import isolated_rng
 
 
 class ReconstructionMetrics(L.Callback):
@@ -34,12 +37,14 @@ class ReconstructionMetrics(L.Callback):
             }
         )
 
-    def _update(self, pl_module: L.LightningModule, batch) -> None:
+    def _update(self, pl_module: L.LightningModule, outputs, batch) -> None:
         if not self.active:
             return
         x, y = batch
-        with torch.no_grad():
-            x_hat = call_with_condition(pl_module.reconstruct, x, y)
+        x_hat = outputs.get("reconstruction") if isinstance(outputs, dict) else None
+        if x_hat is None:
+            with torch.no_grad(), isolated_rng():
+                x_hat = call_with_condition(pl_module.reconstruct, x, y)
         a, b = to_unit_interval(x_hat), to_unit_interval(x)
         self.metrics["mse"].update(a.flatten(), b.flatten())
         self.metrics["psnr"].update(a, b)
@@ -65,7 +70,7 @@ class ReconstructionMetrics(L.Callback):
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ):
-        self._update(pl_module, batch)
+        self._update(pl_module, outputs, batch)
 
     def on_validation_epoch_end(self, trainer, pl_module):
         if not trainer.sanity_checking:
@@ -74,7 +79,7 @@ class ReconstructionMetrics(L.Callback):
             self.metrics.reset()
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self._update(pl_module, batch)
+        self._update(pl_module, outputs, batch)
 
     def on_test_epoch_end(self, trainer, pl_module):
         self._log(pl_module, "test")

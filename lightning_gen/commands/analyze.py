@@ -14,18 +14,21 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lightning_gen import checkpoints
+from lightning_gen.analysis.options import task_options
 from lightning_gen.analysis.tasks import TASKS
 from lightning_gen.callbacks.metrics_file import write_json_atomic
 from lightning_gen.cli_errors import user_errors
-from lightning_gen.errors import ConfigError
+from lightning_gen.contracts import CanEncode, CanReconstruct
+from lightning_gen.errors import CheckpointError, ConfigError
 
 
 def resolve_checkpoint(ckpt: str) -> Path:
-    """A ``.ckpt`` path from ``ckpt``: the file itself, or a run folder's best (else last) checkpoint."""
-    return checkpoints.resolve_checkpoint(ckpt, prefer=("best.ckpt", "last.ckpt"))
+    """A ``.ckpt`` path from ``ckpt`` by the one rule (``lightning_gen.checkpoints``): a run folder's
+    ``checkpoints/last.ckpt``, or the file itself."""
+    return checkpoints.resolve_checkpoint(ckpt)
 
 
 def build_data(cfg: DictConfig, run_cfg: DictConfig | None) -> Any:
@@ -39,6 +42,28 @@ def build_data(cfg: DictConfig, run_cfg: DictConfig | None) -> Any:
     dm.prepare_data()
     dm.setup("test")
     return dm
+
+
+# what each task calls on the model (contracts.py)
+TASK_NEEDS = {
+    "compression": CanReconstruct,
+    "denoising": CanReconstruct,
+    "anomaly": CanReconstruct,
+    "latent": CanEncode,
+}
+
+
+def check_capabilities(model: Any, tasks: list[str], ckpt: Path) -> None:
+    """``CheckpointError`` naming the model and the fix when it lacks what every task calls (a task
+    that only some of the model's capabilities miss is skipped by the task loop instead)."""
+    missing = [t for t in tasks if not isinstance(model, TASK_NEEDS.get(t, object))]
+    if missing and len(missing) == len(tasks):
+        needs = sorted({TASK_NEEDS[t].__name__ for t in missing})
+        raise CheckpointError(
+            f"lgen analyze tasks {missing} need a model that implements {' and '.join(needs)} "
+            f"(autoencoder/VAE families); {ckpt} holds a {type(model).__name__}, which does not. "
+            "Drop those tasks, or score a generator with lgen evaluate / lgen sample"
+        )
 
 
 def _finite(obj: Any) -> Any:
@@ -62,17 +87,18 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     run_cfg = checkpoints.run_config(ckpt)
     model = checkpoints.load_model(ckpt, cfg.device, model_target=cfg.get("model_target"))
     target = f"{type(model).__module__}.{type(model).__qualname__}"
+    check_capabilities(model, list(cfg.tasks), ckpt)
     dm = build_data(cfg, run_cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"checkpoint": str(ckpt), "model": target, "split": cfg.split}
     for name in cfg.tasks:
-        opts = {
-            "split": cfg.split,
-            "max_images": cfg.max_images,
-            **OmegaConf.to_container(cfg.get(name) or {}, resolve=True),
-        }
+        opts = task_options(cfg, name)
         try:
+            if not isinstance(model, TASK_NEEDS.get(name, object)):
+                raise ConfigError(
+                    f"{type(model).__name__} does not implement {TASK_NEEDS[name].__name__}"
+                )
             with torch.no_grad():
                 record[name] = TASKS[name](model, dm, opts, out)
         except ConfigError as exc:  # this task does not apply to this model/data

@@ -6,6 +6,8 @@ import importlib
 import importlib.util
 import sys
 
+from lightning_gen.cli_errors import check_output_root
+
 # command -> "module:function" of a Hydra app (each reads sys.argv itself)
 COMMANDS: dict[str, str] = {
     "train": "lightning_gen.commands.train:main",
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(2)
     module, func = COMMANDS[command].split(":")
+    if not any(a in ("-h", "--help", "--cfg", "-c") for a in rest):
+        check_output_root(rest)  # one line instead of Hydra's mkdir traceback
     delegate_main(module, rest)
     getattr(importlib.import_module(module), func)()
 

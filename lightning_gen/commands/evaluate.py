@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -22,12 +21,13 @@ from lightning_gen.callbacks.metrics_file import write_json_atomic
 from lightning_gen.checkpoints import load_model
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.contracts import CanSample
-from lightning_gen.errors import CheckpointError, ConfigError, DataError
-from lightning_gen.images import to_uint8
+from lightning_gen.data.arrays import load_image_array
+from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.metrics.extractor import resolve_extractor
 from lightning_gen.metrics.reference import ReferenceCache
 from lightning_gen.metrics.sampling import extract_images, sample_features
 from lightning_gen.metrics.scorer import GenerationScorer
+from lightning_gen.reliability.run_dir import check_writable
 
 
 def load_generator(checkpoint: str, model_target: str | None = None) -> Any:
@@ -40,37 +40,9 @@ def load_generator(checkpoint: str, model_target: str | None = None) -> Any:
     return model
 
 
-def load_images(path: str) -> torch.Tensor:
-    """``uint8 (N, C, H, W)`` from a folder of PNG/JPEG files or an ``.npz`` (key ``images`` or its only array).
-
-    Arrays may be ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``; floats are read as ``[-1, 1]``.
-    """
-    p = Path(path)
-    if p.is_dir():
-        from PIL import Image
-
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
-        if not files:
-            raise DataError(f"images={path}: no .png/.jpg files in this folder")
-        arr = np.stack([np.asarray(Image.open(f)) for f in files])
-    elif p.suffix == ".npz" and p.is_file():
-        data = np.load(p)
-        keys = list(data.keys())
-        if "images" not in keys and len(keys) != 1:
-            raise DataError(f"images={path}: name the array 'images' (found {keys})")
-        arr = data["images" if "images" in keys else keys[0]]
-    else:
-        raise DataError(f"images={path}: pass a folder of images or an .npz file")
-    x = torch.from_numpy(np.ascontiguousarray(arr))
-    if x.ndim == 3:
-        x = x[:, None]  # (N, 1, H, W)
-    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    if x.ndim != 4:
-        raise DataError(
-            f"images={path}: expected (N, H, W[, C]) or (N, C, H, W) images, got {tuple(arr.shape)}"
-        )
-    return x if x.dtype == torch.uint8 else to_uint8(x.float())
+def load_images(path: str, value_range: Any = None, image_shape: Any = None) -> torch.Tensor:
+    """Checked ``uint8 (N, C, H, W)`` images (see ``lightning_gen.data.arrays.load_image_array``)."""
+    return load_image_array(path, value_range, image_shape)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -80,9 +52,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             "pass exactly one of checkpoint=<.ckpt or run folder> and images=<folder or .npz>"
         )
+    out = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "metrics.json")
+    check_writable(out.parent)  # a read-only folder: one clear line before any work
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.prepare_data()
     dm.setup("fit")
+    if cfg.get("images"):  # checked before the (slow) feature extractor is built
+        images = load_images(cfg.images, cfg.get("range"), dm.image_shape)
+    elif cfg.get("range") is not None:
+        raise ConfigError("range= applies to images=<.npz>; a checkpoint's samples are in [-1, 1]")
     extractor = resolve_extractor(
         hydra.utils.instantiate(m.extractor, _convert_="all"), dm, cfg.paths.cache_dir
     )
@@ -98,11 +76,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
         source = {"checkpoint": str(cfg.checkpoint)}
     else:
-        images = load_images(cfg.images)
-        if tuple(images.shape[1:]) != tuple(dm.image_shape):
-            raise DataError(
-                f"images are {tuple(images.shape[1:])} but the data's images are {tuple(dm.image_shape)}"
-            )
         feats, logits = extract_images(extractor, images)
         source = {"images": str(cfg.images)}
     n = len(feats)
@@ -145,7 +118,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         },
         "source": source,
     }
-    out = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "metrics.json")
     write_json_atomic(out, record)
     print(f"wrote {out}")
     print("  ".join(f"{k}={v:.4g}" for k, v in values.items()))

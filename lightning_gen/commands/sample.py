@@ -23,7 +23,9 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from lightning_gen.checkpoints import load_model, resolve_checkpoint, run_config
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.errors import CheckpointError, ConfigError
+from lightning_gen.fileio import atomic_write
 from lightning_gen.images import save_grid, to_uint8, to_unit_interval
+from lightning_gen.reliability.run_dir import check_writable
 
 # -- inputs for inpainting / super-resolution --------------------------------------------------
 MASKS: dict[str, Callable[[int, int, torch.Generator], torch.Tensor]] = {
@@ -91,11 +93,25 @@ def _call_sample(
     return torch.cat(chunks), time.perf_counter() - start
 
 
+def check_label(model: Any, label: Any) -> None:
+    """``label=`` only for a class-conditional model, and only one of its classes."""
+    hp = getattr(model, "hparams", {})
+    classes = int(hp.get("num_classes", 0)) if hp.get("conditional") else 0
+    if classes < 2:
+        raise ConfigError(
+            f"label={label}: {type(model).__name__} is not class-conditional, so a label would be "
+            "ignored; drop label= or sample a class-conditional model (e.g. model=cvae, cgan)"
+        )
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < classes:
+        raise ConfigError(f"label={label} is not valid: must be an integer in [0, {classes - 1}]")
+
+
 def generate(model: Any, cfg: DictConfig, ckpt: Path, gen: torch.Generator) -> dict[str, Any]:
     """Plain sampling; ``label`` picks one class for all images of a conditional model."""
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if cfg.get("label") is not None:
+        check_label(model, cfg.label)
         out["labels"] = extra["condition"] = torch.full((cfg.n,), int(cfg.label), dtype=torch.long)
     if "generator" in inspect.signature(model.sample).parameters:
         extra["generator"] = gen
@@ -177,13 +193,14 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         raise CheckpointError(
             f"{ckpt} holds a {type(model).__name__}, which cannot sample (it only reconstructs)"
         )
+    out = Path(cfg.out_dir) if cfg.get("out_dir") else ckpt.parent.parent / "samples"
+    check_writable(out)  # a read-only folder: one clear line before any sampling
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     with torch.no_grad():
         result = MODES[cfg.mode](model, cfg, ckpt, gen)
     seconds = result.pop("seconds")
     images = result["images"].float().cpu().clamp(-1, 1)
-    out = Path(cfg.out_dir) if cfg.get("out_dir") else ckpt.parent.parent / "samples"
     grid = (
         images
         if "inputs" not in result
@@ -194,7 +211,8 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         k: (to_uint8(v.cpu()) if v.is_floating_point() and k != "mask" else v.cpu()).numpy()
         for k, v in result.items()
     }
-    np.savez_compressed(out / f"{cfg.mode}.npz", **arrays)
+    with atomic_write(out / f"{cfg.mode}.npz", "wb") as f:
+        np.savez_compressed(f, **arrays)
     rate = len(images) / seconds
     print(
         f"{len(images)} samples in {seconds:.2f} s: {rate:.2f} samples/s -> {png}, {out / f'{cfg.mode}.npz'}"

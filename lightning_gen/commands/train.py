@@ -10,68 +10,36 @@ for an exact resume, and ``resume=<run dir | .ckpt>`` continues in the same run 
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
-import yaml
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_gen.checkpoints import announce_checkpoint
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
-from lightning_gen.errors import ConfigError
 from lightning_gen.fileio import atomic_write
+from lightning_gen.instantiate import build_model, instantiate_group, is_weight_averaging
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
 from lightning_gen.reliability.loggers import resume_logger_overrides
+from lightning_gen.reliability.resume import fixed_run_dir, resume_value, with_resume_run_dir
 from lightning_gen.reliability.run_dir import (
+    RestoreOnFailure,
     RunLock,
+    announce_run_folder,
     check_writable,
+    refuse_finished_run,
     resume_checkpoint,
-    resume_run_dir,
 )
 from lightning_gen.reliability.signals import GracefulStop
 from lightning_gen.reliability.state import RunState
-
-# the run folder that `main` locked before Hydra started (train() then does not lock it again)
-_locked_by_main: Path | None = None
-
-
-def instantiate_group(group: DictConfig | None) -> list[Any]:
-    """Instantiate every entry with a ``_target_`` in a named group (callbacks, loggers); skip nulls.
-
-    Weight-averaging callbacks go last so that anything sampling at validation end does so with
-    the averaged weights before they are swapped back; ``GracefulStop`` after them, so that the
-    checkpoint it saves at a batch end includes that batch's weight-average update.
-    """
-    objs = [
-        hydra.utils.instantiate(c, _convert_="all")
-        for c in (group or {}).values()
-        if c is not None and "_target_" in c
-    ]
-
-    def order(o: Any) -> int:
-        return 2 if isinstance(o, GracefulStop) else int(_is_weight_averaging(o))
-
-    return sorted(objs, key=order)  # stable: config order within each rank
-
-
-def build_model(model_cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """Instantiate the model with what the data says: ``datamodule.model_kwargs()`` where the data
-    has it (text: vocab size, tokenizer), else ``image_shape`` and ``num_classes``."""
-    if model_cfg is None or "_target_" not in model_cfg:
-        raise ConfigError("no model chosen: pass model=<name> (see `lgen train --help`)")
-    if hasattr(datamodule, "model_kwargs"):
-        kwargs = datamodule.model_kwargs()
-    else:
-        kwargs = {
-            "image_shape": list(datamodule.image_shape),
-            "num_classes": datamodule.num_classes,
-        }
-    return hydra.utils.instantiate(model_cfg, **kwargs, _convert_="all")
 
 
 def resolve_resume(resume: str | None) -> str | None:
@@ -80,16 +48,18 @@ def resolve_resume(resume: str | None) -> str | None:
     return None if path is None else str(path)
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, locked: Path | None = None) -> dict[str, float]:
     """Run one experiment from a composed config; returns the final logged metrics.
 
+    The run folder is locked for the run, unless it is ``locked`` (already locked by the caller:
+    ``main`` locks a fixed folder before Hydra writes into it).
     Raises ``ConfigError`` / ``DataError`` / ``CheckpointError`` for bad input before anything in the
     run folder is overwritten, ``RunInterrupted`` after a stop signal (checkpoint saved) and
     ``DivergenceError`` on a non-finite loss (last good checkpoint kept).
     """
     check_config(cfg)
     out = check_writable(cfg.paths.output_dir)
-    if _locked_by_main is not None and out.resolve() == _locked_by_main:
+    if locked is not None and out.resolve() == locked.resolve():
         return _train_locked(cfg, out)
     with RunLock(out):
         return _train_locked(cfg, out)
@@ -98,6 +68,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     ckpt_path = resolve_resume(cfg.get("resume"))
     ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
+    announce_run_folder(out, "resuming" if ckpt is not None else "starting")
+    if ckpt is not None:
+        announce_checkpoint(Path(ckpt_path), ckpt, "resuming from")
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
@@ -113,7 +86,7 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     with atomic_write(out / "config.yaml") as f:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
     callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
-    loggers = instantiate_group(cfg.get("logger"))
+    loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
@@ -128,13 +101,10 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     )  # a signal during the very last batch: fit ended, skip the test stage
     if cfg.get("test"):
         run_test(
-            trainer, model, datamodule, averaging=any(_is_weight_averaging(c) for c in callbacks)
+            trainer, model, datamodule, averaging=any(is_weight_averaging(c) for c in callbacks)
         )
+    announce_run_folder(out, "finished")
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-
-
-def _is_weight_averaging(obj: Any) -> bool:
-    return type(obj).__name__.endswith("WeightAveraging")
 
 
 def run_test(
@@ -164,78 +134,40 @@ def _raise_if_stopped(callbacks: list[Any]) -> None:
         raise stopped[0] from None
 
 
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+def hydra_app(locked: Path | None = None) -> Callable[[], float | None]:
+    """The Hydra app of ``lgen train``; ``locked``: a run folder the caller holds the lock of."""
 
+    @hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
+    def app(cfg: DictConfig) -> float | None:
+        with user_errors():
+            metrics = train(cfg, locked=locked)
+        monitor = cfg.get("optimized_metric")
+        return metrics.get(monitor) if monitor else None
 
-def original_overrides(run_dir: Path, given: list[str]) -> list[str]:
-    """The overrides the run was started with (``.hydra/overrides.yaml``) that ``given`` does not set again."""
-    f = run_dir / ".hydra" / "overrides.yaml"
-    if not f.is_file():
-        return []
-    # a value set again now replaces the original (also inside a node set now); a deletion
-    # (~node) given now keeps the original additions so that Hydra has something to delete
-    keys = {_override_key(a) for a in given if not a.startswith("~")} | {"resume", "hydra.run.dir"}
-
-    def overridden(key: str) -> bool:
-        return any(key == k or key.startswith(k + ".") for k in keys)
-
-    return [o for o in (yaml.safe_load(f.read_text()) or []) if not overridden(_override_key(o))]
-
-
-def with_resume_run_dir(argv: list[str]) -> list[str]:
-    """For ``resume=<run dir | ckpt>``: continue in that run folder with the run's own overrides.
-
-    The run's original command-line overrides are applied first, so ``lgen train resume=<run>``
-    alone continues the same experiment; overrides given now take precedence.
-    """
-    resume = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
-    if (
-        not resume
-        or resume == "null"
-        or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in argv)
-    ):
-        return argv
-    run_dir = Path(resume_run_dir(resume)).resolve()
-    return [*original_overrides(run_dir, argv), *argv, f"hydra.run.dir={run_dir}"]
-
-
-@hydra.main(config_path="pkg://lightning_gen.configs", config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float | None:
-    with user_errors():
-        metrics = train(cfg)
-    monitor = cfg.get("optimized_metric")
-    return metrics.get(monitor) if monitor else None
-
-
-def fixed_run_dir(argv: list[str]) -> Path | None:
-    """The run folder given literally as ``hydra.run.dir=...`` (where two runs could meet), else None."""
-    value = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")), None)
-    if value is None or "${" in value:
-        return None
-    # Lightning's DDP launcher passes hydra.run.dir="<dir>" (quoted, for Hydra's parser)
-    return Path(value.strip("'\""))
+    return app
 
 
 def main() -> float | None:
     """Hydra entry point (``lgen train`` / ``python -m lightning_gen.commands.train``).
 
-    A fixed run folder (``hydra.run.dir=`` or ``resume=``) is locked before Hydra writes into it,
-    so a second run started there fails without touching the first one's files.
+    A fixed run folder (``hydra.run.dir=`` or ``resume=``, see ``reliability.resume``) is locked
+    before Hydra writes into it, so a second run started there fails without touching the first
+    one's files; the app is told which folder it holds (no module state).
     """
     argv = with_resume_run_dir(sys.argv[1:])
     sys.argv = [sys.argv[0], *argv]
     run_dir = fixed_run_dir(argv)
     if run_dir is None:
-        return _hydra_main()
-    global _locked_by_main
+        return hydra_app()()
+    resuming = resume_value(argv) is not None
     with user_errors():
         lock = RunLock(check_writable(run_dir)).acquire()
-    _locked_by_main = run_dir.resolve()
+        if not resuming:
+            refuse_finished_run(run_dir)
     try:
-        return _hydra_main()
+        with RestoreOnFailure(run_dir) if resuming else contextlib.nullcontext():
+            return hydra_app(locked=run_dir)()
     finally:
-        _locked_by_main = None
         lock.release()
 
 

@@ -9,7 +9,6 @@ permutation, so the same seed gives the same train/val/test images everywhere.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import lightning as L
@@ -18,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_gen.data.dataset import collate
 from lightning_gen.data.resumable import ResumableDataLoader
+from lightning_gen.data.samplers import EvalShardSampler
 from lightning_gen.errors import ConfigError, DataError
 
 
@@ -124,22 +124,39 @@ class ImageDataModule(L.LightningDataModule):
         return torch.bincount(labels[idx], minlength=self.num_classes)
 
     # -- loaders -----------------------------------------------------------------------------
+    def _shard(self) -> tuple[int, int]:
+        """``(number of ranks, this rank)`` of the attached Trainer; ``(1, 0)`` in one process."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or trainer.world_size <= 1:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
         ds = self.splits[split]
         if len(ds) == 0:
             raise DataError(f"the {split} split is empty; raise data.{split}_fraction")
-        # the shuffled train loader resumes mid-epoch exactly (order from seed and epoch only)
-        loader_cls = partial(ResumableDataLoader, seed=self.seed) if shuffle else DataLoader
-        return loader_cls(
-            ds,
+        num_replicas, rank = self._shard()
+        common = dict(
             batch_size=self.batch_size,
-            shuffle=shuffle,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
-            drop_last=self.drop_last and shuffle,
             collate_fn=self.collate_fn,
+        )
+        if shuffle:
+            # each rank its own shard of a (seed, epoch) permutation; resumes mid-epoch exactly
+            return ResumableDataLoader(
+                ds,
+                seed=self.seed,
+                num_replicas=num_replicas,
+                rank=rank,
+                drop_last=self.drop_last,
+                **common,
+            )
+        # val/test: contiguous unpadded blocks, so metrics summed over ranks are exact
+        return DataLoader(
+            ds, sampler=EvalShardSampler(len(ds), num_replicas, rank, split), **common
         )
 
     def train_dataloader(self) -> DataLoader:

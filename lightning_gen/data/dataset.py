@@ -3,19 +3,44 @@
 Every dataset yields ``(image, label)``: ``image`` float ``(C, H, W)`` in ``[-1, 1]``,
 ``label`` an int class index or ``-1`` when the source has no labels. ``collate``
 turns an all-unlabelled batch's labels into ``None``.
+
+In-memory datasets also read a whole batch at once (``__getitems__``, which ``DataLoader`` and
+``Subset`` call when present): one indexing and one conversion per batch instead of one per image
+plus a stack. They return a ``StackedBatch``, which the collate functions here take as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from lightning_gen.images import from_uint8
 
 NO_LABEL = -1
+
+
+class StackedBatch(Sequence):
+    """A batch read at once by ``__getitems__``: ``tensors`` holds it already stacked, e.g.
+    ``(images (B, C, H, W), labels (B,))``; ``collate`` / ``collate_pairs`` use them as they are.
+
+    As a sequence it still yields the items one by one (``item(i)``, what ``__getitem__`` gives), so
+    any other collate function gets the very same batch as without ``__getitems__``.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], item: Callable[[int], Any]) -> None:
+        self.tensors, self._item = tensors, item
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, i: int) -> Any:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._item(i)
 
 
 class ImageTensorDataset(Dataset):
@@ -44,6 +69,16 @@ class ImageTensorDataset(Dataset):
         label = NO_LABEL if self.labels is None else int(self.labels[i])
         return from_uint8(self.images[i]), label
 
+    def __getitems__(self, indices: list[int]) -> StackedBatch:
+        """Items ``indices`` read at once: images ``(B, C, H, W)`` in ``[-1, 1]``, labels ``(B,)``."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        images = from_uint8(self.images[idx])  # (B, C, H, W)
+        if self.labels is None:
+            labels = torch.full((len(idx),), NO_LABEL, dtype=torch.long)
+        else:
+            labels = self.labels[idx]
+        return StackedBatch((images, labels), lambda i: (images[i], int(labels[i])))
+
     @property
     def num_classes(self) -> int:
         """Number of classes (0 when unlabelled)."""
@@ -57,11 +92,21 @@ class ImageTensorDataset(Dataset):
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
 
-def collate(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor | None]:
+def collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Stack ``(image, label)`` pairs into ``(B, C, H, W)`` and ``(B,)`` labels, or ``None`` if unlabelled."""
-    images = torch.stack([b[0] for b in batch])
-    labels = torch.tensor([b[1] for b in batch], dtype=torch.long)
+    if isinstance(batch, StackedBatch):
+        images, labels = batch.tensors
+    else:
+        images = torch.stack([b[0] for b in batch])
+        labels = torch.tensor([b[1] for b in batch], dtype=torch.long)
     return images, (None if bool((labels == NO_LABEL).all()) else labels)
+
+
+def collate_pairs(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """``[targets (B, C, H, W), sources (B, Cs, H, W)]`` (PyTorch's default collate of the pairs)."""
+    if isinstance(batch, StackedBatch):
+        return list(batch.tensors)
+    return default_collate(list(batch))
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -1,11 +1,8 @@
 """A folder of images as a source: class subfolders give labels, otherwise the data is unlabelled.
 
-Every image is decoded with Pillow, turned upright by its EXIF orientation, converted to ``channels`` (1: greyscale ``L``; 3: ``RGB``;
-an alpha channel is composited onto white) and brought to ``image_size`` square by ``resize``:
-
-- ``center_crop``: scale the short side to ``image_size`` then cut the centre square (keeps aspect);
-- ``stretch``: scale both sides to ``image_size`` (distorts non-square images);
-- ``pad``: scale the long side to ``image_size`` and pad the rest with black (keeps everything).
+Every image is decoded by ``lightning_gen.data.decode.decode_image`` (the one decoder: EXIF
+rotation, alpha onto white, 16-bit scaled to 8 bits) into ``channels`` (1: greyscale; 3: RGB) and
+brought to ``image_size`` square by ``resize`` (``center_crop``, ``stretch`` or ``pad``).
 
 So folders of mixed sizes and channel counts load into one ``(N, channels, S, S)`` dataset.
 A corrupt or unreadable file either stops loading with a ``DataError`` naming it
@@ -15,68 +12,20 @@ A corrupt or unreadable file either stops loading with a ``DataError`` naming it
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from lightning_gen.data.dataset import NO_LABEL, ImageTensorDataset
+from lightning_gen.data.decode import PIL_MODE, RESIZE_MODES, decode_image
 from lightning_gen.errors import ConfigError, DataError
 from lightning_gen.images import from_uint8
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EXTENSIONS = ("png", "jpg", "jpeg")
-
-
-def _center_crop(img: Image.Image, size: int) -> Image.Image:
-    return ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC)
-
-
-def _stretch(img: Image.Image, size: int) -> Image.Image:
-    return img.resize((size, size), Image.Resampling.BICUBIC)
-
-
-def _pad(img: Image.Image, size: int) -> Image.Image:
-    return ImageOps.pad(img, (size, size), method=Image.Resampling.BICUBIC, color=0)
-
-
-# resize mode -> pure function (PIL image, size) -> size x size PIL image
-RESIZE_MODES: dict[str, Callable[[Image.Image, int], Image.Image]] = {
-    "center_crop": _center_crop,
-    "stretch": _stretch,
-    "pad": _pad,
-}
-PIL_MODE = {1: "L", 3: "RGB"}
-
-
-def _to_channels(img: Image.Image, channels: int) -> Image.Image:
-    """Convert any Pillow mode (L, LA, P, RGB, RGBA, CMYK, I;16...) to ``L`` or ``RGB``."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale to 8 bits
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
-        img = Image.fromarray((arr * (255.0 / peak)).round().clip(0, 255).astype(np.uint8))
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    return img.convert(PIL_MODE[channels])
-
-
-def decode_image(
-    path: str | Path, image_size: int, channels: int = 3, resize: str = "center_crop"
-) -> torch.Tensor:
-    """Read one image file as ``uint8`` ``(channels, image_size, image_size)``; raises on bad files."""
-    with Image.open(path) as img:
-        img.load()  # full decode: truncated/corrupt files fail here, not later
-        img = ImageOps.exif_transpose(img)  # camera photos: apply the EXIF rotation
-        img = RESIZE_MODES[resize](_to_channels(img, channels), image_size)
-    arr = np.asarray(img, dtype=np.uint8)
-    arr = arr[..., None] if arr.ndim == 2 else arr  # (H, W, C)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()  # (C, H, W)
 
 
 def list_images(
@@ -133,10 +82,7 @@ class FolderDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        try:
-            img = decode_image(self.paths[i], self.image_size, self.channels, self.resize)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is a data problem
-            raise DataError(f"cannot read image {self.paths[i]}: {exc}") from exc
+        img = decode_image(self.paths[i], self.image_size, self.channels, self.resize)
         return from_uint8(img), NO_LABEL if self.labels is None else int(self.labels[i])
 
     @property
@@ -195,11 +141,10 @@ class ImageFolder:
         """Decode one file; ``None`` (and counted) when corrupt under ``on_corrupt=skip``."""
         try:
             return decode_image(path, self.image_size, self.channels, self.resize)
-        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
+        except DataError as exc:
             if self.on_corrupt == "fail":
                 raise DataError(
-                    f"cannot read image {path}: {exc}. Remove or replace the file, "
-                    "or set data.source.on_corrupt=skip to skip unreadable images"
+                    f"{exc}, or set data.source.on_corrupt=skip to skip unreadable images"
                 ) from exc
             self.skipped.append(path)
             return None

@@ -19,14 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import Dataset
 
 from lightning_gen.data.datamodule import ImageDataModule
-from lightning_gen.data.dataset import resize_uint8
+from lightning_gen.data.dataset import StackedBatch, collate_pairs, resize_uint8
+from lightning_gen.data.decode import decode_image
 from lightning_gen.errors import ConfigError, DataError
 from lightning_gen.images import from_uint8
 
@@ -52,6 +51,13 @@ class PairedTensorDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return from_uint8(self.targets[i]), from_uint8(self.sources[i])
+
+    def __getitems__(self, indices: list[int]) -> StackedBatch:
+        """Items ``indices`` read at once: targets ``(B, C, H, W)``, sources ``(B, Cs, H, W)``."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        t_idx, s_idx = idx % len(self.targets), idx % len(self.sources)  # unpaired: wrap around
+        targets, sources = from_uint8(self.targets[t_idx]), from_uint8(self.sources[s_idx])
+        return StackedBatch((targets, sources), lambda i: (targets[i], sources[i]))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -101,17 +107,14 @@ def list_images(folder: Path) -> dict[str, Path]:
     return files
 
 
-def read_images(paths: list[Path], size: int, channels: int) -> torch.Tensor:
-    """Read, convert to ``channels`` (1 or 3) and resize to ``size`` x ``size``: ``uint8 (N, C, S, S)``."""
+def read_images(
+    paths: list[Path], size: int, channels: int, resize: str = "center_crop"
+) -> torch.Tensor:
+    """Decode (``lightning_gen.data.decode``), convert to ``channels`` (1 or 3) and bring to
+    ``size`` x ``size`` by ``resize``: ``uint8 (N, C, S, S)``."""
     if channels not in MODES:
         raise ConfigError(f"channels={channels} must be 1 or 3")
-    out = []
-    for p in paths:
-        with Image.open(p) as im:
-            im = im.convert(MODES[channels]).resize((size, size), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
-        out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
-    return torch.stack(out)
+    return torch.stack([decode_image(p, size, channels, resize) for p in paths])
 
 
 class PairedFolders:
@@ -220,7 +223,7 @@ class DigitDomains:
 class PairedDataModule(ImageDataModule):
     """``ImageDataModule`` for ``(target, source)`` image pairs (same seeded splits and options)."""
 
-    collate_fn = None  # batches ``(target, source)`` by PyTorch's default collate
+    collate_fn = staticmethod(collate_pairs)  # batches ``[targets, sources]``
 
     @property
     def source_shape(self) -> tuple[int, int, int]:

@@ -12,44 +12,46 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
+from lightning_gen.data.samplers import EpochShuffleSampler
 
-class EpochShuffleSampler(Sampler[int]):
-    """A permutation of ``range(n)`` drawn from ``seed + epoch`` (or the identity with ``shuffle=False``)."""
-
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True) -> None:
-        self.n, self.seed, self.shuffle = n, seed, shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at every epoch start."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        if not self.shuffle:
-            return iter(range(self.n))
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self) -> int:
-        return self.n
+__all__ = ["EpochShuffleSampler", "ResumableDataLoader"]
 
 
 class ResumableDataLoader(DataLoader):
     """``DataLoader`` with an ``EpochShuffleSampler`` that resumes mid-epoch.
+
+    Under DDP (``num_replicas > 1``) each rank iterates its own disjoint shard of the epoch's
+    permutation; the position saved is in batches, which every rank trains in step.
 
     ``consumed`` (batches of this epoch trained on, counting the current one) is set by ``RunState``
     at every train batch start, so the saved position ignores batches that Lightning prefetched but
     did not train on yet.
     """
 
-    def __init__(self, dataset: Any, *, seed: int = 0, shuffle: bool = True, **kwargs: Any) -> None:
-        kwargs.pop("sampler", None)
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("sampler", None)  # the order is this loader's own (docs/data.md)
         kwargs.pop("shuffle", None)
-        super().__init__(
-            dataset, sampler=EpochShuffleSampler(len(dataset), seed, shuffle), **kwargs
+        sampler = EpochShuffleSampler(
+            len(dataset),
+            seed,
+            shuffle,
+            num_replicas=num_replicas,
+            rank=rank,
+            batch_size=kwargs.get("batch_size") or 1,
+            drop_last=bool(kwargs.get("drop_last", False)),
         )
+        super().__init__(dataset, sampler=sampler, **kwargs)
         self.resume_seed = seed
         self.consumed = 0  # batches of this epoch already trained on (set by RunState)
         self.epoch_batches: int | float = float(
@@ -58,9 +60,9 @@ class ResumableDataLoader(DataLoader):
         self._skip = 0
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        # workers' base seed from (seed, epoch) too: iterating never draws from the global RNG
+        # workers' base seed from (seed, epoch, rank) too: iterating never draws from the global RNG
         self.generator = torch.Generator().manual_seed(
-            self.resume_seed * 1_000_003 + int(self.sampler.epoch)
+            self.resume_seed * 1_000_003 + int(self.sampler.epoch) + self.sampler.rank * 2**32
         )
         skip, self._skip = self._skip, 0
         self.consumed = skip

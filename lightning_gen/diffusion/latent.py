@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_gen.contracts import class_path
 from lightning_gen.diffusion.module import DiffusionModel
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.networks.unet import MLPDenoiser
-from lightning_gen.reliability.compat import class_path
+from lightning_gen.validate import check_model_args
 
 
 def build_autoencoder(spec: dict[str, Any]) -> nn.Module:
@@ -59,6 +60,7 @@ class LatentDiffusion(DiffusionModel):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         if autoencoder is None:
             if not autoencoder_ckpt:
                 raise ConfigError(
@@ -147,7 +149,7 @@ def load_autoencoder(path: str, image_shape: Sequence[int]) -> tuple[nn.Module, 
     """
     from lightning_gen.checkpoints import load_model
 
-    model = load_model(path)
+    model = load_model(path, announce=False)  # the latent model announces its own checkpoint
     name = type(model).__name__
     if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
         raise CheckpointError(

@@ -16,11 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.diffusion.loss import diffusion_loss, get_weighting
 from lightning_gen.diffusion.sampling import get_sampler, guided, inpainting_projection
 from lightning_gen.diffusion.schedule import NoiseSchedule
 from lightning_gen.errors import ConfigError
 from lightning_gen.networks.unet import UNet
+from lightning_gen.validate import check_model_args
 
 
 class DiffusionModel(L.LightningModule):
@@ -50,6 +52,7 @@ class DiffusionModel(L.LightningModule):
         lr: float = 2e-4,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         if conditional and num_classes < 2:
             raise ConfigError(
@@ -154,8 +157,15 @@ class DiffusionModel(L.LightningModule):
             noise,
         )
 
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean diffusion loss of a batch ``(x, y)`` (``HasLoss``); timesteps, noise and label
+        dropout come from ``generator`` when one is given (deterministic), else the global RNG."""
+        x, y = batch
+        with seeded_rng(generator, self.device):
+            return self._loss(x, y, generator).mean()
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(*batch).mean()
+        loss = self.loss(batch)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -166,7 +176,7 @@ class DiffusionModel(L.LightningModule):
         self._eval(batch, batch_idx, "test")
 
     def _eval(self, batch, batch_idx: int, stage: str) -> None:
-        loss = self._loss(*batch, generator=torch.Generator().manual_seed(batch_idx)).mean()
+        loss = self.loss(batch, generator=torch.Generator().manual_seed(batch_idx))
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):

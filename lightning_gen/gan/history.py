@@ -9,8 +9,9 @@ class FakeHistory:
     """Keeps up to ``size`` past fakes; ``query(fakes)`` returns a batch where each image is, with
     probability ``p``, swapped for a stored one (which the new image replaces). ``size=0`` disables it.
 
-    Images are stored detached on their device; the buffer is not part of the checkpoint (it refills
-    within ``size`` images after a resume).
+    Images are stored detached on their device. ``state_dict`` / ``load_state_dict`` carry them
+    through a checkpoint (a family calls them from its checkpoint hooks), so a resumed run queries
+    the same pool as an uninterrupted one.
     """
 
     def __init__(self, size: int = 50, p: float = 0.5) -> None:
@@ -33,3 +34,23 @@ class FakeHistory:
             else:
                 out.append(img)
         return torch.stack(out)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """``{"images": (n, C, H, W)}`` (``(0,)`` while empty): plain tensors for ``weights_only``."""
+        images = torch.stack(self.images).cpu() if self.images else torch.zeros(0)
+        return {"images": images}
+
+    def load_state_dict(
+        self, state: dict[str, torch.Tensor], device: torch.device | None = None
+    ) -> None:
+        """Restore the pool saved by ``state_dict`` (onto ``device``)."""
+        images = state["images"]
+        if images.numel() and len(images) > self.size:
+            raise ValueError(
+                f"image pool of {len(images)} images does not fit history_size={self.size}"
+            )
+        self.images = (
+            [img.to(device) if device is not None else img for img in images]
+            if images.numel()
+            else []
+        )

@@ -10,11 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.errors import ConfigError
 from lightning_gen.gan.base import AdversarialModule, frozen_copy
 from lightning_gen.gan.loss import get_adversarial, gradient_penalty, r1_penalty, real_fake_accuracy
 from lightning_gen.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from lightning_gen.networks.stylegan import StyleGenerator
+from lightning_gen.validate import check_model_args
 
 GENERATORS: dict[str, type[nn.Module]] = {"dcgan": DCGANGenerator, "style": StyleGenerator}
 
@@ -51,6 +53,7 @@ class GAN(AdversarialModule):
         ema_decay: float = 0.999,
         grad_clip: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         if conditional and num_classes < 2:
             raise ConfigError(
@@ -127,6 +130,15 @@ class GAN(AdversarialModule):
         """Generator adversarial loss on ``n`` fresh fakes."""
         fake = self.generate(torch.randn(n, self.hparams.latent_dim, device=self.device), y)
         return self.adversarial.g_loss(self.discriminator(fake, y))
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Discriminator adversarial loss on the reals of ``batch`` ``(x, labels)`` and as many
+        fakes (``HasLoss``); noise and drawn labels come from ``generator`` when one is given."""
+        x, labels = batch
+        with seeded_rng(generator, self.device):
+            y = self._labels(labels, len(x))
+            z = torch.randn(len(x), self.hparams.latent_dim, device=self.device)
+            return self.d_losses(x, self.generate(z, y), y)["d_adv"]
 
     # -- training ------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> None:

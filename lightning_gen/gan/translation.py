@@ -18,12 +18,14 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.gan.base import AdversarialModule, frozen_copy
 from lightning_gen.gan.history import FakeHistory
 from lightning_gen.gan.loss import cycle_loss, get_adversarial, identity_loss, real_fake_accuracy
 from lightning_gen.images import to_unit_interval
 from lightning_gen.networks.cyclegan import ResnetGenerator
 from lightning_gen.networks.pix2pix import PatchDiscriminator, UNetGenerator
+from lightning_gen.validate import check_model_args
 
 
 def pair_metrics(fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -64,6 +66,7 @@ class Pix2Pix(AdversarialModule):
         ema_decay: float = 0.0,
         grad_clip: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         self.save_hyperparameters()
         c, h, _ = image_shape
@@ -84,6 +87,13 @@ class Pix2Pix(AdversarialModule):
         """Translate the first ``n`` source images ``condition`` ``(B, Cin, H, W)`` -> ``(n, C, H, W)``."""
         g = self.g_ema if self.g_ema is not None else self.generator
         return g(_source(condition, n, "Pix2Pix").to(self.device)).clamp(-1, 1)
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """L1 between the translation of the batch's sources and its targets ``(target, source)``
+        (``HasLoss``: the supervised term); dropout draws from ``generator`` when one is given."""
+        target, source = batch
+        with seeded_rng(generator, self.device):
+            return (self.generator(source) - target).abs().mean()
 
     def training_step(self, batch, batch_idx: int) -> None:
         target, source = batch
@@ -150,6 +160,7 @@ class CycleGAN(AdversarialModule):
         ema_decay: float = 0.0,
         grad_clip: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         self.save_hyperparameters()
         c, h, _ = image_shape
@@ -166,6 +177,19 @@ class CycleGAN(AdversarialModule):
 
     def discriminators(self) -> list[nn.Module]:
         return [self.d_a, self.d_b]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The pools of past fakes are training state: saved for an exact resume."""
+        checkpoint["fake_history"] = {
+            "a": self.history_a.state_dict(),
+            "b": self.history_b.state_dict(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        pools = checkpoint.get("fake_history")
+        if pools is not None:
+            self.history_a.load_state_dict(pools["a"], self.device)
+            self.history_b.load_state_dict(pools["b"], self.device)
 
     @torch.no_grad()
     def sample(self, n: int, *, condition: Any = None) -> torch.Tensor:
@@ -186,6 +210,12 @@ class CycleGAN(AdversarialModule):
             g_loss = g_loss + self.hparams.identity_weight * w * out["identity"]
         out["g_loss"] = g_loss
         return out
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Cycle-consistency L1 (both directions) of a batch ``(b, a)`` (``HasLoss``)."""
+        b, a = batch
+        with seeded_rng(generator, self.device):
+            return cycle_loss(self.g_ab, self.g_ba, a, b)
 
     def training_step(self, batch, batch_idx: int) -> None:
         b, a = batch

@@ -8,8 +8,8 @@ Features: the ``widths[-1]``-d global-average-pooled activations; IS uses its lo
 
 from __future__ import annotations
 
-import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from lightning_gen.errors import ConfigError
+from lightning_gen.fileio import load_cache, save_cache
 from lightning_gen.images import from_uint8
 from lightning_gen.metrics.data import content_hash, dataset_name, key_of
 from lightning_gen.metrics.extractor import FeatureExtractor, weights_checksum
+from lightning_gen.rng import isolated_rng
 
 
 class SmallCNN(nn.Module):
@@ -43,8 +45,20 @@ class SmallCNN(nn.Module):
         return self.head(self.body(x))  # (B, K)
 
 
+# Below this validation accuracy the classifier's features say little about image quality:
+# FID/KID/precision/recall computed with them are warned about (LowAccuracyWarning).
+LOW_ACCURACY = 0.5
+
+
+class LowAccuracyWarning(UserWarning):
+    """The feature classifier classifies its own validation split poorly."""
+
+
 class ClassifierExtractor(FeatureExtractor):
-    """A trained ``SmallCNN`` as an extractor; ``accuracy`` is its validation accuracy."""
+    """A trained ``SmallCNN`` as an extractor; ``accuracy`` is its validation accuracy.
+
+    Warns (``LowAccuracyWarning``) when ``accuracy < LOW_ACCURACY`` (0.5).
+    """
 
     name = "classifier"
 
@@ -52,6 +66,15 @@ class ClassifierExtractor(FeatureExtractor):
         super().__init__()
         self.net = net.eval()
         self.accuracy, self.fingerprint = float(accuracy), fingerprint
+        if self.accuracy < LOW_ACCURACY:
+            warnings.warn(
+                f"the feature classifier for {fingerprint.get('dataset')} reaches only "
+                f"{self.accuracy:.0%} validation accuracy (< {LOW_ACCURACY:.0%}): its FID/KID/"
+                "precision/recall are weak; train it longer (metrics.extractor.epochs=...) or on "
+                "more data (more images per class), or use metrics=inception",
+                LowAccuracyWarning,
+                stacklevel=2,
+            )
         self.num_features = net.head.in_features
 
     def identity(self) -> dict[str, Any]:
@@ -156,18 +179,22 @@ class ClassifierSpec:
             / f"{fingerprint['dataset']}-{c}x{h}x{w}-{key_of(fingerprint)}.pt"
         )
 
+    @isolated_rng()
     def build(
         self, datamodule: Any, cache_dir: str | Path, force: bool = False
     ) -> ClassifierExtractor:
-        """Load the cached classifier for this data, or train and cache it (``force`` retrains)."""
+        """Load the cached classifier for this data, or train and cache it (``force`` retrains).
+
+        Leaves the global RNG states as it found them, cache hit or not (``isolated_rng``).
+        """
         if int(getattr(datamodule, "num_classes", 0)) < 2:
             raise ConfigError(
                 "the classifier extractor needs labelled data (>= 2 classes); use metrics=inception"
             )
         fp = self.fingerprint(datamodule)
         path = self.path(fp, cache_dir)
-        if path.is_file() and not force:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
+        saved = None if force else load_cache(path)  # None when missing or corrupt (warned)
+        if saved is not None:
             if saved.get("fingerprint") == fp:
                 net = SmallCNN(fp["image_shape"][0], fp["num_classes"], self.widths)
                 net.load_state_dict(saved["state_dict"])
@@ -183,18 +210,15 @@ class ClassifierSpec:
         net, acc = train_classifier(
             datamodule, self.widths, self.epochs, self.lr, self.batch_size, self.seed
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(
+        save_cache(  # atomic + fsync + checksum
             {
                 "state_dict": net.state_dict(),
                 "accuracy": acc,
                 "fingerprint": fp,
                 "checksum": weights_checksum(net),
             },
-            tmp,
+            path,
         )
-        tmp.replace(path)
         rank_zero_info(
             f"classifier trained in {time.perf_counter() - t0:.1f}s: val accuracy {acc:.4f}, cached at {path}"
         )

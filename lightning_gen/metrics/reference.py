@@ -9,7 +9,6 @@ changed, extractor retrained, truncated or edited file) is reported and rebuilt,
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,10 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from lightning_gen.fileio import load_cache, save_cache
 from lightning_gen.metrics.data import content_hash, dataset_name, key_of, split_batches
 from lightning_gen.metrics.extractor import FeatureExtractor
+from lightning_gen.rng import isolated_rng
 
 
 @dataclass
@@ -101,6 +102,7 @@ class ReferenceCache:
         )
         return self.dir / f"{name}-{key_of(protocol)}.pt"
 
+    @isolated_rng()
     def get(
         self,
         datamodule: Any,
@@ -108,7 +110,10 @@ class ReferenceCache:
         split: str = "train",
         limit: int | None = None,
     ) -> ReferenceStats:
-        """Cached statistics if the file's fingerprint matches this data and protocol, else rebuild them."""
+        """Cached statistics if the file's fingerprint matches this data and protocol, else rebuild them.
+
+        Leaves the global RNG states as it found them (``isolated_rng``).
+        """
         protocol = self.protocol(datamodule, extractor, split, limit)
         data_hash, n = content_hash(datamodule, split, limit)
         fingerprint = {**protocol, "data_hash": data_hash, "count": n}
@@ -124,10 +129,10 @@ class ReferenceCache:
         return stats
 
     def _load(self, path: Path, fingerprint: dict[str, Any]) -> ReferenceStats | None:
-        if not path.is_file():
+        d = load_cache(path)  # None when missing or corrupt (warned, removed)
+        if d is None:
             return None
         try:
-            d = torch.load(path, map_location="cpu", weights_only=True)
             ok = d["fingerprint"] == fingerprint and d["checksum"] == tensor_checksum(
                 d["mean"], d["cov"], d["features"], d["logits"]
             )
@@ -142,8 +147,6 @@ class ReferenceCache:
         )
 
     def _save(self, path: Path, s: ReferenceStats) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         blob = {
             "mean": s.mean,
             "cov": s.cov,
@@ -152,8 +155,7 @@ class ReferenceCache:
             "fingerprint": s.fingerprint,
             "checksum": tensor_checksum(s.mean, s.cov, s.features, s.logits),
         }
-        torch.save(blob, tmp)
-        tmp.replace(path)
+        save_cache(blob, path)  # atomic + fsync + checksum
 
 
 def _diff(old: Any, new: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from lightning_gen.callbacks.common import takes_condition
+from lightning_gen.contracts import takes_condition
 from lightning_gen.images import to_uint8
 from lightning_gen.metrics.extractor import FeatureExtractor
 

@@ -1,4 +1,4 @@
-"""Atomic checkpoint writes and safe (``weights_only``) checkpoint reads with clear errors.
+"""Atomic checkpoint writes; reads go through the one reader, ``checkpoints.read_checkpoint``.
 
 A checkpoint is first written to a hidden temp file in the same folder, flushed and fsynced, then
 renamed over the target with ``os.replace`` (atomic on POSIX): a crash or a full disk mid-save leaves
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +16,9 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from typing_extensions import override
 
+from lightning_gen.checkpoints import read_checkpoint
 from lightning_gen.errors import CheckpointError
 from lightning_gen.fileio import atomic_write
-
-# what a checkpoint may legitimately hold besides tensors (Lightning's own bookkeeping types)
-_SAFE_GLOBALS_ADDED = False
-
-
-def _allow_lightning_globals() -> None:
-    """Allow-list the few non-tensor types Lightning writes into checkpoints (no code execution)."""
-    global _SAFE_GLOBALS_ADDED
-    if _SAFE_GLOBALS_ADDED:
-        return
-    from lightning.fabric.utilities.data import AttributeDict
-
-    torch.serialization.add_safe_globals([AttributeDict])
-    _SAFE_GLOBALS_ADDED = True
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -70,38 +55,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: Any = None) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` (tensors and primitives only, no code execution).
-
-    Raises ``CheckpointError`` naming the problem: missing, truncated/corrupt, or holding objects
-    that are not plain data (an untrusted or foreign file).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint {path} does not exist; pass a run folder or a .ckpt file"
-        )
-    if path.stat().st_size == 0:
-        raise CheckpointError(
-            f"checkpoint {path} is empty (0 bytes): it was never written completely; use another"
-        )
-    _allow_lightning_globals()
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"checkpoint {path} holds objects that are not plain tensors/values and was refused "
-            f"(weights_only loading; it may come from an untrusted source): {str(exc).splitlines()[0]}"
-        ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-            "use an earlier checkpoint or retrain"
-        ) from exc
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(
-            f"{path} is not a Lightning checkpoint (no 'state_dict'); pass a .ckpt saved by lgen train"
-        )
-    return ckpt
+    """``lightning_gen.checkpoints.read_checkpoint`` (the one reader), keeping tensors where saved."""
+    return read_checkpoint(path, map_location=map_location)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -12,14 +12,10 @@ from typing import Any
 import lightning as L
 import torch
 
+from lightning_gen.contracts import class_path
 from lightning_gen.errors import CheckpointError
 
 META_KEY = "lgen"
-
-
-def class_path(obj: object) -> str:
-    """``module.Class`` of an object, e.g. ``lightning_gen.vae.module.VAE``."""
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def _plain(value: Any) -> Any:

@@ -13,12 +13,13 @@ import os
 import signal
 import subprocess
 import threading
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from lightning_gen.callbacks.last_checkpoint import last_checkpoint_path
 
 STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGINT", "SIGUSR1")
 
@@ -31,13 +32,6 @@ class RunInterrupted(Exception):
             f"stopped by {signame} at step {step}; resumable checkpoint saved to {checkpoint}"
         )
         self.signame, self.step, self.checkpoint = signame, step, checkpoint
-
-
-def last_checkpoint_path(trainer: L.Trainer) -> Path:
-    """``last.ckpt`` in the ModelCheckpoint folder (or ``<run>/checkpoints``)."""
-    ckpt = trainer.checkpoint_callback
-    folder = getattr(ckpt, "dirpath", None) or Path(trainer.default_root_dir) / "checkpoints"
-    return Path(folder) / "last.ckpt"
 
 
 def slurm_requeue() -> int | None:
@@ -63,6 +57,10 @@ class GracefulStop(L.Callback):
     to finish, so the resumed run neither repeats nor loses it. A signal before training starts
     (data loading, sanity check) stops the run the usual way: there is nothing to save yet.
     """
+
+    # after every other callback (``instantiate_group``): the checkpoint saved at a batch end then
+    # includes that batch's weight-average update
+    run_last = True
 
     def __init__(
         self,

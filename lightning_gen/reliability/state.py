@@ -6,6 +6,9 @@ Stored under ``checkpoint["lgen"]`` as plain data (loads with ``weights_only=Tru
 - ``rng``: torch / numpy / python RNG states at save time, restored when training restarts;
 - ``wandb_id``: the W&B run id, so a resumed run continues the same W&B run.
 
+On resume it also restores what Lightning saves but does not restore (``ModelCheckpoint``'s
+``current_score``).
+
 It also keeps the train loader's position (``ResumableDataLoader.consumed``) current, and isolates
 validation from the training RNG stream so that validating (or not, after a resume) never changes
 what training draws next.
@@ -13,46 +16,17 @@ what training draws next.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import lightning as L
-import numpy as np
-import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_gen.contracts import class_path
 from lightning_gen.data.resumable import ResumableDataLoader
-from lightning_gen.reliability.compat import META_KEY, class_path
+from lightning_gen.reliability.compat import META_KEY
+from lightning_gen.rng import collect_rng, restore_rng
 
-
-def collect_rng() -> dict[str, Any]:
-    """Torch (CPU and CUDA), numpy and python RNG states as tensors / lists / ints only."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, pystate, py_gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [
-            str(kind),
-            torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            int(pos),
-            int(has_gauss),
-            float(gauss),
-        ],
-        "python": [int(version), list(pystate), py_gauss],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Inverse of ``collect_rng``."""
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, pystate, py_gauss = state["python"]
-    random.setstate((version, tuple(pystate), py_gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+__all__ = ["RunState", "collect_rng", "restore_rng"]
 
 
 def wandb_run_id(trainer: L.Trainer) -> str | None:
@@ -71,11 +45,21 @@ def _train_loaders(trainer: L.Trainer) -> list[ResumableDataLoader]:
     return [dl for dl in flat if isinstance(dl, ResumableDataLoader)]
 
 
+def restore_current_scores(trainer: L.Trainer, states: dict[str, Any]) -> None:
+    """Put back ``ModelCheckpoint.current_score`` (saved, but not restored by Lightning), so a
+    resumed run's checkpoints hold what an uninterrupted run's do."""
+    for cb in trainer.checkpoint_callbacks:
+        state = states.get(cb.state_key) if isinstance(cb, ModelCheckpoint) else None
+        if state and state.get("current_score") is not None and cb.current_score is None:
+            cb.current_score = state["current_score"]
+
+
 class RunState(L.Callback):
     """Add RNG states, family class and W&B id to checkpoints; restore RNG and loader position on resume."""
 
     def __init__(self) -> None:
         self._rng_to_restore: dict[str, Any] | None = None
+        self._callback_states: dict[str, Any] = {}
         self._rng_before_val: dict[str, Any] | None = None
 
     # -- saving --------------------------------------------------------------------------------
@@ -100,11 +84,14 @@ class RunState(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         self._rng_to_restore = checkpoint.get(META_KEY, {}).get("rng")
+        self._callback_states = dict(checkpoint.get("callbacks") or {})
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._rng_to_restore is not None:
             restore_rng(self._rng_to_restore)
             self._rng_to_restore = None
+        restore_current_scores(trainer, self._callback_states)
+        self._callback_states = {}
 
     # -- validation does not touch the training RNG stream --------------------------------------
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

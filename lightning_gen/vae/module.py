@@ -10,9 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from lightning_gen.autoencoder.loss import get_loss
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.errors import ConfigError
 from lightning_gen.networks.conv import ConvDecoder, ConvEncoder
 from lightning_gen.vae.loss import beta_elbo_loss, reparameterize
+from lightning_gen.validate import check_model_args
 
 
 class VAE(L.LightningModule):
@@ -32,6 +34,7 @@ class VAE(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges: lightning_gen/validate.py
         super().__init__()
         if conditional and num_classes < 2:
             raise ConfigError(
@@ -86,27 +89,37 @@ class VAE(L.LightningModule):
         return self.decode(z, condition)
 
     # -- training ----------------------------------------------------------------------------
-    def _loss(self, x: torch.Tensor, y: torch.Tensor | None):
-        mu, logvar = self._posterior(x, y)
+    def _loss(self, x: torch.Tensor, y: torch.Tensor | None, posterior=None):
+        mu, logvar = self._posterior(x, y) if posterior is None else posterior
         x_hat = self.decode(reparameterize(mu, logvar), y)
         return beta_elbo_loss(self.loss_fn(x_hat, x), mu, logvar, x[0].numel(), self.hparams.beta)
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean negative (beta-)ELBO of a batch ``(x, y)`` (``HasLoss``); the posterior sample is
+        drawn from ``generator`` when one is given (deterministic)."""
+        with seeded_rng(generator, self.device):
+            return self._loss(*batch)[0].mean()
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, recon, kl = (t.mean() for t in self._loss(*batch))
         self.log_dict({"train/loss": loss, "train/recon": recon, "train/kl": kl}, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval(batch, "test")
 
-    def _eval(self, batch, stage: str) -> None:
-        loss, recon, kl = (t.mean() for t in self._loss(*batch))
+    def _eval(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        """Log the ELBO terms; return ``{"reconstruction": reconstruct(x)}`` (one encoder pass)."""
+        x, y = batch
+        posterior = self._posterior(x, y)
+        loss, recon, kl = (t.mean() for t in self._loss(x, y, posterior))
         self.log_dict(
             {f"{stage}/loss": loss, f"{stage}/recon": recon, f"{stage}/kl": kl}, sync_dist=True
         )
+        return {"reconstruction": self.decode(posterior[0], y)}  # the posterior mean's decoding
 
     def configure_optimizers(self):
         return torch.optim.AdamW(

@@ -15,7 +15,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from lightning_gen.callbacks.generation import GenerationMetrics  # noqa: E402
 from lightning_gen.data import ImageDataModule  # noqa: E402
@@ -23,7 +23,7 @@ from lightning_gen.data.bundled import SklearnDigits  # noqa: E402
 from lightning_gen.metrics.reference import ReferenceCache  # noqa: E402
 from lightning_gen.metrics.sampling import sample_features  # noqa: E402
 from lightning_gen.metrics.scorer import GenerationScorer  # noqa: E402
-from tests.metrics_helpers import ProjectionExtractor, ReplaySampler  # noqa: E402
+from tests.helpers.metrics_helpers import ProjectionExtractor, ReplaySampler  # noqa: E402
 
 N, CHUNK, SCORER = 400, 50, {"kid_subsets": 10, "kid_subset_size": 100}
 

@@ -2,7 +2,8 @@
 
 - ``sample(n, condition=None)``: shape ``(n, C, H, W)``, float, finite, in ``[-1, 1]``.
 - ``reconstruct(x)``: shape/dtype of ``x``, in ``[-1, 1]``.
-- a few optimisation steps through a real ``Trainer`` on one tiny batch lower ``eval_loss``.
+- a few optimisation steps through a real ``Trainer`` on one tiny batch lower the family's public,
+  deterministic ``loss(batch, generator=...)`` (``contracts.HasLoss``).
 - a checkpoint saved by the Trainer loads with ``weights_only=True`` and reproduces outputs.
 """
 
@@ -15,8 +16,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_gen.callbacks.common import call_with_condition
-from lightning_gen.contracts import CanReconstruct, CanSample
+from lightning_gen.contracts import CanReconstruct, CanSample, HasLoss, call_with_condition
 from lightning_gen.data.dataset import NO_LABEL, collate
 
 
@@ -52,27 +52,42 @@ def check_outputs(model: L.LightningModule, x: torch.Tensor, y: torch.Tensor | N
     model.train()
 
 
+def hook_loss(model: L.LightningModule, x: torch.Tensor, y: torch.Tensor | None) -> float:
+    """The family's own loss on the batch ``(x, y)`` with a fixed generator, in eval mode (no
+    dropout, no spectral-norm power iteration) and without gradients; the mode is restored."""
+    assert isinstance(model, HasLoss), f"{type(model).__name__} has no public loss(batch, ...)"
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return float(model.loss((x, y), generator=torch.Generator().manual_seed(0)))
+    finally:
+        model.train(was_training)
+
+
 def check_family(
     make_model: Callable[[], L.LightningModule],
     x: torch.Tensor,
     y: torch.Tensor | None,
-    eval_loss: Callable[[L.LightningModule, torch.Tensor, torch.Tensor | None], float],
     tmp_path: Path,
     steps: int = 30,
     outputs: Callable[[L.LightningModule], torch.Tensor] | None = None,
+    eval_loss: Callable[[L.LightningModule, torch.Tensor, torch.Tensor | None], float] = hook_loss,
 ) -> None:
     """Run the whole contract on a tiny batch ``x`` (``(B, C, H, W)`` in ``[-1, 1]``) and its condition
     ``y``: class labels ``(B,)``, source images ``(B, C', H, W)`` for translation models, or None.
 
-    ``eval_loss(model, x, y)`` is a deterministic loss of the family (fixed noise/seed inside);
+    ``eval_loss(model, x, y)`` is a deterministic loss (default: the family's ``loss`` hook with a
+    fixed generator, checked to be deterministic);
     ``outputs(model)`` gives a deterministic output to compare after reloading (default:
     ``sample`` or ``reconstruct`` under a fixed seed).
     """
     model = make_model()
     check_outputs(model, x, y)
 
-    torch.manual_seed(0)
     before = eval_loss(model, x, y)
+    torch.manual_seed(1)  # the global RNG does not matter: the same generator, the same loss
+    assert eval_loss(model, x, y) == before, "the loss is not deterministic for a fixed generator"
     trainer = L.Trainer(
         max_steps=steps,
         accelerator="cpu",
@@ -84,7 +99,6 @@ def check_family(
         default_root_dir=tmp_path,
     )
     trainer.fit(model, train_dataloaders=_loader(x, y, len(x)))
-    torch.manual_seed(0)
     after = eval_loss(model, x, y)
     assert after < before, (
         f"{steps} steps on one batch did not lower the loss: {before:.4f} -> {after:.4f}"

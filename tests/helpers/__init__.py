@@ -1,0 +1,1 @@
+"""Shared test helpers: the family contract, files in real data formats, metric test doubles."""

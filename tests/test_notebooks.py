@@ -1,0 +1,95 @@
+"""The teaching notebooks (``notebooks/``): committed without outputs, built on the public API only,
+and (``-m slow``) executed top to bottom in FAST mode with their key numbers checked."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# notebook -> {printed quantity: (regex with one number, lower bound)}
+EXPECTED: dict[str, dict[str, tuple[str, float]]] = {
+    "01_encoders_decoders.ipynb": {
+        "reconstruction PSNR": (r"test PSNR = ([-\d.]+) dB", 15.0),
+        "anomaly AUROC": (r"anomaly AUROC = ([-\d.]+)", 0.5),
+        "denoising gain": (r"denoising gain = ([-\d.]+) dB", 0.0),
+    },
+    "02_variational_autoencoders.ipynb": {
+        "VAE reconstruction PSNR": (r"VAE test PSNR = ([-\d.]+) dB", 12.0),
+        "KL decreases with beta": (r"KL falls with beta: (True)", 0.0),
+        "CVAE control accuracy": (r"CVAE control accuracy = ([-\d.]+)", 0.2),
+    },
+    "03_gans.ipynb": {
+        "recall drop under collapse": (r"recall drop under collapse = ([-\d.]+)", 0.0),
+        "Pix2Pix PSNR": (r"Pix2Pix test PSNR = ([-\d.]+) dB", 10.0),
+    },
+}
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def test_the_course_is_there():
+    names = [p.name for p in NOTEBOOKS]
+    assert names[:3] == list(EXPECTED), names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    for i, cell in enumerate(_cells(path)):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name} cell {i} has outputs: strip them"
+            assert cell.get("execution_count") is None, f"{path.name} cell {i} has a count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_uses_the_library_not_its_own_models(path):
+    code = "\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code")
+    assert "from lightning_gen" in code and 'os.environ.get("LGEN_FAST")' in code
+    assert not re.search(r"^\s*class\s", code, re.M), f"{path.name} defines a class"
+    assert "nn.Module" not in code and "LightningModule" not in code
+    assert "matplotlib.use(" not in code  # the kernel's inline backend draws the figures
+
+
+def test_readme_links_every_notebook():
+    readme = (ROOT / "README.md").read_text()
+    for path in NOTEBOOKS:
+        assert f"(notebooks/{path.name})" in readme, f"README does not link {path.name}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_in_fast_mode(path, tmp_path, monkeypatch):
+    """Execute the notebook in a fresh kernel (runs under tmp_path), then check that every cell
+    that draws shows a PNG and that the printed key numbers are sane."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("LGEN_FAST", "1")
+    monkeypatch.setenv("LGEN_ROOT", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    text = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        outputs = cell.get("outputs", [])
+        text += [o.get("text", "") for o in outputs if o.get("output_type") == "stream"]
+        if "plt.show()" in cell.source:
+            pngs = [o for o in outputs if "image/png" in o.get("data", {})]
+            assert pngs, f"{path.name} cell {i} draws but shows no PNG"
+    printed = "".join(text)
+    for what, (pattern, low) in EXPECTED.get(path.name, {}).items():
+        match = re.search(pattern, printed)
+        assert match, f"{path.name} did not print {what} ({pattern})"
+        value = 1.0 if match.group(1) == "True" else float(match.group(1))
+        assert value > low, f"{path.name}: {what} = {value} (expected > {low})"
