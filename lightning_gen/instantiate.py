@@ -48,5 +48,8 @@ def build_model(
     if hasattr(datamodule, "model_kwargs"):
         kwargs = datamodule.model_kwargs()
     else:
-        kwargs = {"image_shape": list(datamodule.image_shape), "num_classes": datamodule.num_classes}
+        kwargs = {
+            "image_shape": list(datamodule.image_shape),
+            "num_classes": datamodule.num_classes,
+        }
     return hydra.utils.instantiate(model_cfg, **kwargs, _convert_="all")
