@@ -19,6 +19,7 @@ from lightning_gen.networks.transformer import DecoderOnly
 from lightning_gen.text.tokenizers import ByteTokenizer, from_spec
 from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
 from lightning_gen.transformer.sampling import check_sampling, generate
+from lightning_gen.validate import check_model_args
 
 
 class LanguageModel(L.LightningModule):
@@ -40,6 +41,7 @@ class LanguageModel(L.LightningModule):
         weight_decay: float = 0.01,
         warmup_steps: int = 100,
     ) -> None:
+        check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
         check_heads(dim, heads)
         check_positive(vocab_size=vocab_size, block_size=block_size, depth=depth, lr=lr)

@@ -21,6 +21,7 @@ from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.networks.transformer import DecoderOnly
 from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
 from lightning_gen.transformer.sampling import check_sampling, generate
+from lightning_gen.validate import check_model_args
 
 
 def load_vqvae(path: str, image_shape: Sequence[int]) -> tuple[Any, dict[str, Any]]:
@@ -65,6 +66,7 @@ class VQPrior(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.01,
     ) -> None:
+        check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
         check_heads(dim, heads)
         check_positive(depth=depth, lr=lr)

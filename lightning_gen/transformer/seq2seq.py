@@ -18,6 +18,7 @@ from lightning_gen.networks.transformer import EncoderDecoder
 from lightning_gen.text.digits import BOS, EOS, PAD, digit_tokenizer
 from lightning_gen.text.tokenizers import from_spec
 from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
+from lightning_gen.validate import check_model_args
 
 
 def strip(ids: list[int]) -> list[int]:
@@ -32,6 +33,7 @@ class Seq2Seq(L.LightningModule):
     def __init__(self, vocab_size: int = 14, max_len: int = 32, tokenizer: dict[str, Any] | None = None,
                  dim: int = 128, depth: int = 3, heads: int = 4, dropout: float = 0.0, beam_size: int = 1,
                  lr: float = 1e-3, weight_decay: float = 0.01) -> None:  # fmt: skip
+        check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
         check_heads(dim, heads)
         check_positive(

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from lightning_gen.networks.vqvae import GridDecoder, GridEncoder, VectorQuantizer
 from lightning_gen.transformer.checks import ModelArgError, check_positive
+from lightning_gen.validate import check_model_args
 
 
 def code_stats(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,6 +44,7 @@ class VQVAE(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
+        check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
         check_positive(code_dim=code_dim, codebook_size=codebook_size, lr=lr)
         check_positive(beta=beta, allow_zero=True)
