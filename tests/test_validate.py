@@ -33,7 +33,14 @@ def model_node(path: Path):
     raw = OmegaConf.to_container(OmegaConf.load(path))
     base = {}
     for parent in raw.pop("defaults", []):
-        if parent != "_self_":
+        if isinstance(parent, dict):  # a group default such as {/sampler@sampler: ddim}: a nested
+            ((group_at, option),) = parent.items()  # node whose own class checks its values
+            group, _, key = group_at.lstrip("/").partition("@")
+            configs = path.parents[1]
+            base[key or group] = OmegaConf.to_container(
+                OmegaConf.load(configs / group / f"{option}.yaml")
+            )
+        elif parent != "_self_":
             base.update(model_node(path.parent / f"{parent}.yaml"))
     return {**base, **raw}
 

@@ -28,7 +28,7 @@ def load_vqvae(path: str, image_shape: Sequence[int]) -> tuple[Any, dict[str, An
     """A frozen VQ-VAE from an ``lgen train`` run folder or ``.ckpt`` and its spec ``{class_path, hparams}``."""
     from lightning_gen.checkpoints import load_model
     from lightning_gen.diffusion.latent import _primitive
-    from lightning_gen.reliability.compat import class_path
+    from lightning_gen.contracts import class_path
 
     model = load_model(path)
     if not callable(getattr(model, "tokenize", None)):
