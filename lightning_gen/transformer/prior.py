@@ -27,8 +27,8 @@ from lightning_gen.validate import check_model_args
 def load_vqvae(path: str, image_shape: Sequence[int]) -> tuple[Any, dict[str, Any]]:
     """A frozen VQ-VAE from an ``lgen train`` run folder or ``.ckpt`` and its spec ``{class_path, hparams}``."""
     from lightning_gen.checkpoints import load_model
-    from lightning_gen.diffusion.latent import _primitive
     from lightning_gen.contracts import class_path
+    from lightning_gen.diffusion.latent import _primitive
 
     model = load_model(path)
     if not callable(getattr(model, "tokenize", None)):
