@@ -158,7 +158,7 @@ def test_protocols_are_never_ranked_together(suite, tmp_path):
     other = tmp_path / "runs" / src.name
     lines = [json.loads(x) for x in (other / "generation_metrics.jsonl").read_text().splitlines()]
     for rec in lines:
-        rec["protocol"]["num_generated"] = 999
+        rec["protocol"]["num_samples"] = 999
     (other / "generation_metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines))
     runs = load_runs([str(tmp_path / "runs")])
     groups, unranked = leaderboard(runs, "test/fid")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import json
 import math
 import re
@@ -21,6 +20,7 @@ from typing import Any
 import yaml
 
 from lightning_gen.errors import ConfigError
+from lightning_gen.metrics.protocol import protocol_key as _protocol_key
 
 # keys of a generation record that are not measured values (today's flat records carry the values
 # next to them; the shared format of INTERFACES.md puts them under "values")
@@ -38,11 +38,10 @@ RECORD_META = {
 
 
 def protocol_key(protocol: dict[str, Any] | None) -> str | None:
-    """16 hex digits of the SHA-256 of the sorted-JSON protocol (None without a protocol)."""
+    """The protocol's key (``metrics.protocol.protocol_key``); None without a protocol."""
     if not protocol:
         return None
-    text = json.dumps(protocol, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _protocol_key(json.loads(json.dumps(protocol, default=str)))
 
 
 def normalize_record(rec: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +62,8 @@ def normalize_record(rec: dict[str, Any]) -> dict[str, Any]:
         "values": {k: v for k, v in values.items() if isinstance(v, (int, float))},
         "seconds": rec.get("seconds"),
         "protocol": protocol,
-        "protocol_key": rec.get("protocol_key") or protocol_key(protocol),
+        # recomputed, never trusted from the file: the key is a function of the protocol
+        "protocol_key": protocol_key(protocol),
         "source": rec.get("source", "callback"),
         "checkpoint": rec.get("checkpoint"),
     }
