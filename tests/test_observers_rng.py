@@ -21,6 +21,7 @@ from lightning_gen.data.bundled import SklearnDigits
 from lightning_gen.metrics.classifier import ClassifierSpec
 from lightning_gen.rng import isolated_rng
 from lightning_gen.vae.module import VAE
+from tests.helpers.metrics_helpers import make_protocol
 
 
 def train_weights(root, callbacks: list) -> dict[str, torch.Tensor]:
@@ -46,16 +47,10 @@ def train_weights(root, callbacks: list) -> dict[str, torch.Tensor]:
 
 def generation(cache) -> GenerationMetrics:
     spec = ClassifierSpec(widths=(8, 16), epochs=1, batch_size=64)
-    return GenerationMetrics(
-        spec,
-        cache_dir=str(cache),
-        num_samples=32,
-        chunk_size=16,
-        every_n_epochs=1,
-        kid_subsets=2,
-        kid_subset_size=16,
-        is_splits=2,
+    protocol = make_protocol(
+        spec, num_samples=32, chunk_size=16, kid_subsets=2, kid_subset_size=16, is_splits=2
     )
+    return GenerationMetrics(protocol, cache_dir=str(cache), every_n_epochs=1)
 
 
 OBSERVERS = {

@@ -108,8 +108,8 @@ def assert_same_run(a: Path, b: Path) -> None:
         json.loads((a / "metrics.json").read_text()),
         json.loads((b / "metrics.json").read_text()),
     )
-    # wall time and images trained are those of the last process (they differ after a resume)
-    assert set(ma.pop("time")) == set(mb.pop("time")) == {"time/train_seconds", "time/train_images"}
+    # wall-clock seconds differ; the images trained continue across the resume
+    assert ma["time"].pop("time/train_seconds") > 0 and mb["time"].pop("time/train_seconds") > 0
     assert ma == mb and ma["global_step"] == 12 and ma["val"]["val/loss"] > 0
 
 

@@ -167,7 +167,7 @@ def prior_loss(model, x, y):
 )
 def test_family_contract(make, loss, labelled, mnist_batch, tmp_path):
     x, y = mnist_batch
-    check_family(make, x[:16], y[:16] if labelled else None, loss, tmp_path, steps=20)
+    check_family(make, x[:16], y[:16] if labelled else None, tmp_path, steps=20, eval_loss=loss)
 
 
 def test_protocols_and_sampling_options():

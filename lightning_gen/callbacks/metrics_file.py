@@ -69,8 +69,10 @@ class MetricsFile(L.Callback):
     "model", "time"}`` up to date. A resumed run continues the record of its run folder.
 
     ``"model": {"model/params": trainable parameters}`` and ``"time": {"time/train_seconds": wall
-    seconds of fit in this process, "time/train_images": images trained on}`` are read by
-    ``lgen compare``.
+    seconds of fit, "time/train_images": images trained on (this rank's)}`` are read by
+    ``lgen compare``. Both counters are part of the callback's checkpoint state, so a resumed run
+    continues them: the image count equals an uninterrupted run's, the seconds add up the
+    processes' training time up to each checkpoint.
     """
 
     def __init__(self, filename: str = "metrics.json") -> None:
@@ -78,6 +80,18 @@ class MetricsFile(L.Callback):
         self.record: dict = {}
         self._fit_start: float | None = None
         self._train_images = 0
+        self._seconds_before = 0.0  # training seconds of earlier processes (from the checkpoint)
+
+    def _train_seconds(self) -> float:
+        now = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
+        return self._seconds_before + now
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_images": self._train_images, "train_seconds": self._train_seconds()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._train_images = int(state_dict.get("train_images", 0))
+        self._seconds_before = float(state_dict.get("train_seconds", 0.0))
 
     def _path(self, trainer: L.Trainer) -> Path:
         return Path(trainer.default_root_dir) / self.filename
@@ -121,9 +135,8 @@ class MetricsFile(L.Callback):
         if train or "train" not in self.record:  # a resume that trains nothing keeps the record
             self.record["train"] = train
         if self._fit_start is not None:
-            seconds = time.perf_counter() - self._fit_start
             self.record["time"] = {
-                "time/train_seconds": round(seconds, 3),
-                "time/train_images": self._train_images,  # this rank's, this process's
+                "time/train_seconds": round(self._train_seconds(), 3),
+                "time/train_images": self._train_images,  # this rank's
             }
         self._save(trainer)
