@@ -70,9 +70,10 @@ class MetricsFile(L.Callback):
 
     ``"model": {"model/params": trainable parameters}`` and ``"time": {"time/train_seconds": wall
     seconds of fit, "time/train_images": images trained on (this rank's)}`` are read by
-    ``lgen compare``. Both counters are part of the callback's checkpoint state, so a resumed run
-    continues them: the image count equals an uninterrupted run's, the seconds add up the
-    processes' training time up to each checkpoint.
+    ``lgen compare``. The image count is part of the callback's checkpoint state, so a resumed run
+    continues it exactly (equal to an uninterrupted run's); the seconds continue from the record
+    of the run folder (wall time of earlier processes that reached the end of training, plus this
+    one's; a killed process's seconds are not counted).
     """
 
     def __init__(self, filename: str = "metrics.json") -> None:
@@ -87,11 +88,10 @@ class MetricsFile(L.Callback):
         return self._seconds_before + now
 
     def state_dict(self) -> dict[str, Any]:
-        return {"train_images": self._train_images, "train_seconds": self._train_seconds()}
+        return {"train_images": self._train_images}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._train_images = int(state_dict.get("train_images", 0))
-        self._seconds_before = float(state_dict.get("train_seconds", 0.0))
 
     def _path(self, trainer: L.Trainer) -> Path:
         return Path(trainer.default_root_dir) / self.filename
@@ -99,6 +99,7 @@ class MetricsFile(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.ckpt_path and self._path(trainer).is_file():
             self.record = json.loads(self._path(trainer).read_text())
+            self._seconds_before = float(self.record.get("time", {}).get("time/train_seconds", 0.0))
         self._fit_start = time.perf_counter()
         params = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         self.record["model"] = {"model/params": int(params)}
