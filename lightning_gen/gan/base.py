@@ -76,7 +76,8 @@ class AdversarialModule(L.LightningModule):
         finite = bool(torch.isfinite(loss.detach()))
         if not finite:
             return
-        self.manual_backward(touch(loss, *others) if self.trainer.world_size > 1 else loss)
+        world = self._trainer.world_size if self._trainer is not None else 1
+        self.manual_backward(touch(loss, *others) if world > 1 else loss)
         clip = self.hparams.get("grad_clip") or math.inf
         if clip < math.inf or self.logs_this_step():
             params = [p for m in modules for p in m.parameters() if p.grad is not None]
