@@ -149,7 +149,6 @@ def measure(name: str, overrides: list[str], args) -> dict:
             callbacks=callbacks,
             logger=loggers or False,
             plugins=[AtomicCheckpointIO()],
-            enable_progress_bar=False,
         )
         trainer.fit(model, datamodule=dm)
         val_s = time.perf_counter() - inter.last
