@@ -44,7 +44,12 @@ def samplers(r: dict) -> list[str]:
     head = "**Samplers vs diffusers** (`benchmarks/samplers.py`) " + _machine(r)
     if "missing" in r:
         return [head, "", r["missing"]]
-    rows = [head, "", "| sampler | diffusers / project time (min / median / max) |", "|---|---|"]
+    setting = (
+        f"T={r['timesteps']}, DDIM-{r['ddim_steps']}, batch {r['batch']}, U-Net widths {r['widths']}; "
+        f"DDIM output vs diffusers: max pixel difference {r.get('ddim_max_abs_diff', float('nan')):.2g}"
+    )
+    rows = [head, "", setting, "", "| sampler | diffusers / project time (min / median / max) |"]
+    rows.append("|---|---|")
     for name, s in r["samplers"].items():
         rows.append(f"| {name} | {fmt(s['ratio_diffusers_over_project'])} |")
     return rows
