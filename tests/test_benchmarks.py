@@ -107,7 +107,14 @@ def test_make_table_writes_the_readme_block_with_the_machine(tmp_path):
     ratio = {"min": 0.9, "median": 1.0, "max": 1.1}
     (tmp_path / "samplers.json").write_text(
         json.dumps(
-            {"machine": machine, "samplers": {"ddim": {"ratio_diffusers_over_project": ratio}}}
+            {
+                "machine": machine,
+                "samplers": {"ddim": {"ratio_diffusers_over_project": ratio}},
+                "timesteps": 20,
+                "ddim_steps": 5,
+                "batch": 2,
+                "widths": [8],
+            }
         )
     )
     readme = tmp_path / "README.md"
