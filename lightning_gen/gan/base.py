@@ -76,13 +76,34 @@ class AdversarialModule(L.LightningModule):
         finite = bool(torch.isfinite(loss.detach()))
         if not finite:
             return
-        self.manual_backward(touch(loss, *others) if self.trainer.world_size > 1 else loss)
-        params = [p for m in modules for p in m.parameters() if p.grad is not None]
+        world = self._trainer.world_size if self._trainer is not None else 1
+        self.manual_backward(touch(loss, *others) if world > 1 else loss)
         clip = self.hparams.get("grad_clip") or math.inf
-        norm = torch.nn.utils.clip_grad_norm_(params, clip) if params else torch.zeros(())
-        self.log(f"train/{name}_grad_norm", norm, on_step=True, on_epoch=False)
+        if clip < math.inf or self.logs_this_step():
+            params = [p for m in modules for p in m.parameters() if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(params, clip) if params else torch.zeros(())
+            self.log_train({f"train/{name}_grad_norm": norm})
         opt.step()
         opt.zero_grad(set_to_none=True)
+
+    # -- cheap per-step logging -------------------------------------------------------------
+    def logs_this_step(self) -> bool:
+        """True when this training step's logged values reach the loggers (Lightning's own rule:
+        every ``trainer.log_every_n_steps`` optimiser-stepping batches); True outside a Trainer."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        return bool(trainer._logger_connector.should_update_logs)
+
+    def log_train(self, values: dict[str, torch.Tensor], prog_bar: bool = False) -> None:
+        """``self.log_dict(values)`` (on step) on logging steps, or when a value is not finite."""
+        if not self.logs_this_step():
+            flat = torch.stack(
+                [torch.as_tensor(v, dtype=torch.float32).reshape(()) for v in values.values()]
+            )
+            if bool(torch.isfinite(flat).all()):
+                return
+        self.log_dict(values, prog_bar=prog_bar, on_step=True, on_epoch=False)
 
     def update_ema(self, ema: nn.Module | None, model: nn.Module) -> None:
         """EMA update with warm-up ``decay_t = min(decay, (1 + t) / (10 + t))`` over G steps."""

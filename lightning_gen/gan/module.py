@@ -151,12 +151,12 @@ class GAN(AdversarialModule):
             )
         d = self.d_losses(x, fake, y)
         self.optimizer_step_on(opt_d, d["d_loss"], [self.discriminator], [self.generator], "d")
-        self.log_dict({f"train/{k}": v.detach() for k, v in d.items() if k != "d_loss"})
-        self.log("train/d_loss", d["d_loss"].detach(), prog_bar=True)
+        self.log_train({f"train/{k}": v.detach() for k, v in d.items() if k != "d_loss"})
+        self.log_train({"train/d_loss": d["d_loss"].detach()}, prog_bar=True)
         if (batch_idx + 1) % self.hparams.n_critic == 0:
             g_loss = self.g_loss(len(x), y)
             self.optimizer_step_on(opt_g, g_loss, [self.generator], [self.discriminator], "g")
-            self.log("train/g_loss", g_loss.detach(), prog_bar=True)
+            self.log_train({"train/g_loss": g_loss.detach()}, prog_bar=True)
             self.update_ema(self.g_ema, self.generator)
 
     def validation_step(self, batch, batch_idx: int) -> None:

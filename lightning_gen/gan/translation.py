@@ -110,7 +110,7 @@ class Pix2Pix(AdversarialModule):
         g_loss = g_adv + self.hparams.l1_weight * l1
         self.optimizer_step_on(opt_g, g_loss, [self.generator], [self.discriminator], "g")
         self.update_ema(self.g_ema, self.generator)
-        self.log_dict(
+        self.log_train(
             {
                 "train/d_real_acc": real_acc,
                 "train/d_fake_acc": fake_acc,
@@ -118,7 +118,7 @@ class Pix2Pix(AdversarialModule):
                 "train/l1": l1.detach(),
             }
         )
-        self.log_dict(
+        self.log_train(
             {"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, prog_bar=True
         )
 
@@ -234,8 +234,8 @@ class CycleGAN(AdversarialModule):
         logs = {
             f"train/{k}": v.detach() for k, v in g.items() if k in ("g_adv", "cycle", "identity")
         }
-        self.log_dict(logs | {"train/d_real_acc": real_acc, "train/d_fake_acc": fake_acc})
-        self.log_dict(
+        self.log_train(logs | {"train/d_real_acc": real_acc, "train/d_fake_acc": fake_acc})
+        self.log_train(
             {"train/d_loss": d_loss.detach(), "train/g_loss": g["g_loss"].detach()}, prog_bar=True
         )
 

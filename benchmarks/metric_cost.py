@@ -1,18 +1,22 @@
-"""What the GenerationMetrics callback costs per validation epoch, relative to an epoch of training.
+"""Generation-metric cost per evaluation (cold and warm reference cache) and metric-state memory.
 
 Runs the default experiment (``experiment=vae_mnist callbacks=generation``) twice for a few epochs,
 scoring at every validation epoch: first with an empty cache (cold: the classifier is trained and
 the reference statistics are extracted at setup), then again with the cache from the first run
 (warm). Prints the setup and per-validation-epoch metric times, their ratio to the mean training
-epoch time, and the amortised cost at the default schedule (every ``every_n_epochs`` epochs).
+epoch time, and the amortised cost at the default schedule (every ``every_n_epochs`` epochs; target <= 10 %).
 
-    python benchmarks/metrics_overhead.py [--epochs 2] [--threads 1] [--json out.json] [hydra overrides ...]
+Memory: the bytes held in the metric states (FID sums, KID feature lists, precision/recall points)
+while scoring ``n`` generated feature vectors against the reference, and the seconds to score them,
+for each ``--memory-samples`` count (random features of the extractor's width: cost only).
+
+    python benchmarks/metric_cost.py [--epochs 1] [--quick] [--memory-samples 500 2000 8000]
+        [--threads 1] [--json PATH] [hydra overrides ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,8 +26,11 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_module
 
+from benchmarks.common import save
 from lightning_gen.callbacks.generation import GenerationMetrics
 from lightning_gen.instantiate import build_model
+from lightning_gen.metrics.reference import ReferenceStats, mean_cov
+from lightning_gen.metrics.scorer import GenerationScorer
 
 
 class EpochTimer(L.Callback):
@@ -75,12 +82,63 @@ def run(cfg, cache_dir: str, epochs: int) -> dict[str, float]:
         "metric_per_val_epoch_s": metric,
         "ratio_per_val_epoch": metric / train_epoch,
         "fid": float(trainer.callback_metrics["val/fid"]),
+        "num_features": int(gm.extractor.num_features),
     }
+
+
+def state_bytes(scorer: GenerationScorer) -> int:
+    """Bytes of every tensor held in the scorer's metric states (lists of tensors included)."""
+    seen: set[int] = set()
+    total = 0
+
+    def add(v) -> None:
+        nonlocal total
+        if isinstance(v, torch.Tensor) and id(v) not in seen:
+            seen.add(id(v))
+            total += v.numel() * v.element_size()
+        elif isinstance(v, list | tuple):
+            for x in v:
+                add(x)
+
+    for m in scorer.metrics:
+        for v in vars(m).values():
+            add(v)
+        for name in getattr(m, "_defaults", {}):
+            add(getattr(m, name))
+    return total
+
+
+def memory_vs_samples(num_features: int, reference: int, counts: list[int]) -> list[dict]:
+    """Metric-state bytes and scoring seconds for each generated-sample count."""
+    feats = torch.randn(reference, num_features)
+    mean, cov = mean_cov(feats)
+    ref = ReferenceStats(mean=mean, cov=cov, features=feats, logits=None, fingerprint={})
+    rows = []
+    for n in counts:
+        scorer = GenerationScorer(num_features, kid_subsets=10, kid_subset_size=min(n, 1000))
+        gen = torch.randn(n, num_features)
+        scorer.load_reference(ref, True, torch.device("cpu"))
+        scorer.fid.update(gen, real=False)
+        scorer.kid.update(gen, real=False)
+        scorer.pr.update(gen)
+        held = state_bytes(scorer)
+        t = time.perf_counter()
+        scorer.score(ref, gen, None)
+        rows.append(
+            {"num_samples": n, "state_mb": held / 2**20, "score_s": time.perf_counter() - t}
+        )
+        print(
+            f"{n} samples: metric states {held / 2**20:.1f} MB, scoring {rows[-1]['score_s']:.2f}s"
+        )
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="debug=smoke sized run")
+    ap.add_argument("--memory-samples", type=int, nargs="+", default=[500, 2000, 8000])
+    ap.add_argument("--reference", type=int, default=500, help="reference size for the memory part")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     ap.add_argument("overrides", nargs="*", help="hydra overrides, e.g. metrics.num_samples=1000")
@@ -93,6 +151,7 @@ def main() -> None:
                 "experiment=vae_mnist",
                 "callbacks=generation",
                 "paths.output_dir=.",
+                *(["debug=smoke"] if args.quick else []),
                 *args.overrides,
             ],
         )
@@ -121,9 +180,10 @@ def main() -> None:
             f"of an epoch; at every_n_epochs={every} (setup spread over {max_epochs} epochs): "
             f"{100 * r['amortised_ratio_default_schedule']:.1f}%"
         )
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    counts = [64, 128] if args.quick else args.memory_samples
+    report["memory"] = memory_vs_samples(cold["num_features"], args.reference, counts)
+    report["quick"] = args.quick
+    save("metric_cost", report, args.json)
 
 
 if __name__ == "__main__":
