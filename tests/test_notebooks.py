@@ -37,6 +37,10 @@ EXPECTED: dict[str, dict[str, tuple[str, float]]] = {
         "inpainting keeps known pixels": (r"inpainting keeps the known pixels: (True)", 0.0),
         "latent diffusion samples faster": (r"latent sampling speed-up = ([-\d.]+)", 1.0),
     },
+    "06_comparing_families.ipynb": {
+        "benchmark runs finished": (r"finished runs = (\d+) of", 5.0),
+        "one-pass families sample faster": (r"sampling speed ratio vae/c?ddpm = ([-\d.]+)", 1.0),
+    },
 }
 
 
