@@ -50,6 +50,13 @@ class CanEncode(Protocol):
 
 
 @runtime_checkable
+class CanGenerateText(Protocol):
+    """Text models (language model, sequence-to-sequence): prompts in, decoded text out."""
+
+    def generate_text(self, prompts: list[str], **options: Any) -> list[str]: ...
+
+
+@runtime_checkable
 class CanInpaint(Protocol):
     """A model that fills the pixels of ``known`` ``(B, C, H, W)`` where ``mask`` (1 = keep) is 0."""
 

@@ -41,12 +41,15 @@ def is_weight_averaging(obj: Any) -> bool:
 def build_model(
     model_cfg: DictConfig | None, datamodule: L.LightningDataModule
 ) -> L.LightningModule:
-    """Instantiate the model with ``image_shape`` and ``num_classes`` taken from the data."""
+    """Instantiate the model with what the data says: ``datamodule.model_kwargs()`` where the data
+    has it (text: vocab size, tokenizer), else ``image_shape`` and ``num_classes``."""
     if model_cfg is None or "_target_" not in model_cfg:
         raise ConfigError("no model chosen: pass model=<name> (see `lgen train --help`)")
-    return hydra.utils.instantiate(
-        model_cfg,
-        image_shape=list(datamodule.image_shape),
-        num_classes=datamodule.num_classes,
-        _convert_="all",
-    )
+    if hasattr(datamodule, "model_kwargs"):
+        kwargs = datamodule.model_kwargs()
+    else:
+        kwargs = {
+            "image_shape": list(datamodule.image_shape),
+            "num_classes": datamodule.num_classes,
+        }
+    return hydra.utils.instantiate(model_cfg, **kwargs, _convert_="all")

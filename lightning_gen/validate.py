@@ -115,6 +115,18 @@ RULES: dict[str, Rule] = {
     "guidance_scale": at_least(0.0),
     "eta": interval(0.0, 1.0),
     "latent_scale": positive(),
+    # Transformer family (VQ-VAE, VQ prior, language model, seq2seq)
+    "code_dim": int_at_least(1),
+    "codebook_size": int_at_least(2),
+    "decay": interval(0.0, 1.0, hi_open=True),
+    "restart_after": int_at_least(0),
+    "dim": int_at_least(1),
+    "heads": int_at_least(1),
+    "temperature": positive(),
+    "warmup_steps": int_at_least(0),
+    "beam_size": int_at_least(1),
+    "top_k": int_at_least(1),
+    "top_p": interval(0.0, 1.0),
 }
 
 

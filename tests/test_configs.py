@@ -111,14 +111,34 @@ def autoencoder_ckpt(tmp_path_factory) -> str:
     return str(path)
 
 
-def with_required_checkpoints(overrides: list[str], tmp_path: Path, ckpt: str) -> list[str]:
-    """Add ``model.autoencoder_ckpt=<ckpt>`` where the model config requires it (latent diffusion)."""
+@pytest.fixture(scope="module")
+def vqvae_ckpt(tmp_path_factory) -> str:
+    """A tiny VQ-VAE checkpoint on 28x28 digits, for the VQ prior's configs."""
+    from lightning_gen.reliability.state import RunState
+    from lightning_gen.vqvae.module import VQVAE
+
+    path = tmp_path_factory.mktemp("vq") / "checkpoints" / "last.ckpt"
+    model = VQVAE([1, 28, 28], 10, widths=[8, 16], code_dim=8, codebook_size=16)
+    trainer = L.Trainer(max_steps=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, callbacks=[RunState()])  # fmt: skip
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(path)
+    return str(path)
+
+
+def with_required_checkpoints(
+    overrides: list[str], tmp_path: Path, ckpt: str, vq_ckpt: str | None = None
+) -> list[str]:
+    """Add ``model.autoencoder_ckpt=<ckpt>`` where the model config requires it (latent diffusion),
+    and ``model.vqvae_ckpt=<vq_ckpt>`` for the VQ prior."""
     with initialize_config_module("lightning_gen.configs", version_base="1.3"):
         raw = compose("train", overrides=overrides)
     if "autoencoder_ckpt" in raw.model.keys() and OmegaConf.is_missing(
         raw.model, "autoencoder_ckpt"
     ):
         return [*overrides, f"model.autoencoder_ckpt={ckpt}"]
+    if "vqvae_ckpt" in raw.model.keys() and raw.model.vqvae_ckpt is None:
+        return [*overrides, f"model.vqvae_ckpt={vq_ckpt}"]
     return overrides
 
 
@@ -132,25 +152,30 @@ def test_a_required_value_left_out_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("name", options("experiment"))
-def test_every_experiment_instantiates(name, tmp_path, autoencoder_ckpt):
+def test_every_experiment_instantiates(name, tmp_path, autoencoder_ckpt, vqvae_ckpt):
     overrides = with_required_checkpoints(
-        [f"experiment={name}", "debug=smoke"], tmp_path, autoencoder_ckpt
+        [f"experiment={name}", "debug=smoke"], tmp_path, autoencoder_ckpt, vqvae_ckpt
     )
     cfg = compose_train(tmp_path, *overrides)
     dm, model, _, _ = build_all(cfg)
     x, y = next(iter(dm.train_dataloader()))
-    assert x.shape[1:] == dm.image_shape and x.min() >= -1 and x.max() <= 1
+    if hasattr(dm, "model_kwargs"):  # text: token ids below the model's vocabulary
+        assert x.dtype == torch.long and 0 <= x.min() and x.max() < dm.model_kwargs()["vocab_size"]
+    else:
+        assert x.shape[1:] == dm.image_shape and x.min() >= -1 and x.max() <= 1
 
 
 @pytest.mark.parametrize("name", options("model"))
-def test_every_model_config_instantiates(name, tmp_path, autoencoder_ckpt):
+def test_every_model_config_instantiates(name, tmp_path, autoencoder_ckpt, vqvae_ckpt):
     experiments = [
         e
         for e in options("experiment")
         if f"/model: {name}\n" in (CONFIG_DIR / "experiment" / f"{e}.yaml").read_text()
     ]
     overrides = [f"experiment={experiments[0]}"] if experiments else [f"model={name}"]
-    overrides = with_required_checkpoints([*overrides, "debug=smoke"], tmp_path, autoencoder_ckpt)
+    overrides = with_required_checkpoints(
+        [*overrides, "debug=smoke"], tmp_path, autoencoder_ckpt, vqvae_ckpt
+    )
     cfg = compose_train(tmp_path, *overrides)
     _, model, _, _ = build_all(cfg, with_trainer=False)
     assert sum(p.numel() for p in model.parameters()) > 0

@@ -34,9 +34,9 @@ FLOORS: list[tuple[str, set[str]]] = [
         },
     ),
     ("networks", {"networks"}),  # nn.Modules, no Lightning
-    ("data", {"data"}),
+    ("data", {"data", "text"}),
     ("metrics", {"metrics"}),
-    ("families", {"autoencoder", "vae", "gan", "diffusion"}),
+    ("families", {"autoencoder", "vae", "gan", "diffusion", "vqvae", "transformer"}),
     ("analysis", {"analysis"}),  # what one can do with a trained autoencoder
     ("callbacks", {"callbacks"}),  # observe training, may use analysis and metrics
     ("reliability", {"reliability", "strategies"}),  # run folder, resume, signals, checkpoint I/O

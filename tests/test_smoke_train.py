@@ -71,9 +71,12 @@ def test_denoising_run_reports_noisy_and_denoised_psnr(sweep):
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "experiment"
-# latent diffusion needs a trained autoencoder checkpoint: smoke-trained in tests/test_diffusion_family.py
+# latent diffusion needs a trained autoencoder checkpoint: smoke-trained in tests/test_diffusion_family.py;
+# the VQ prior needs a VQ-VAE run: trained below on this sweep's vqvae_mnist run
 OTHER_EXPERIMENTS = sorted(
-    p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem not in {*EXPERIMENTS, "ldm_mnist"}
+    p.stem
+    for p in CONFIG_DIR.glob("*.yaml")
+    if p.stem not in {*EXPERIMENTS, "ldm_mnist", "vq_prior_mnist"}
 )
 
 
@@ -100,5 +103,32 @@ def test_every_other_experiment_trains_through_the_cli(sweep_other_families, nam
     assert "val/loss" in metrics["val"] and metrics["global_step"] > 0, metrics
     assert all(isinstance(v, float) for v in metrics["val"].values()), metrics  # finite numbers
     assert (
-        list((run / "images").glob("*_test.png")) or name == "sr_mnist"
+        list((run / "images").glob("*_test.png"))
+        or list((run / "text").glob("samples_test.txt"))  # text models: generated text
+        or name == "sr_mnist"
     )  # sr_mnist turns grids off
+
+
+def test_vq_prior_trains_on_the_sweeps_vqvae_run(sweep_other_families, tmp_path):
+    """The VQ prior's dependency is explicit: model.vqvae_ckpt=<VQ-VAE run>; without it, one clear error."""
+    root = tmp_path
+    r = run_lgen("train", "experiment=vq_prior_mnist", "debug=smoke", root=root)
+    assert (
+        r.returncode == 2
+        and "model.vqvae_ckpt=" in r.stderr
+        and "experiment=vqvae_mnist" in r.stderr
+    )
+    vq_run = _run_dir(sweep_other_families, "vqvae_mnist")
+    metrics = json.loads((vq_run / "metrics.json").read_text())
+    assert {"val/codebook_usage", "val/perplexity", "val/psnr"} <= set(metrics["val"])
+    r = run_lgen(
+        "train", "experiment=vq_prior_mnist", "debug=smoke", f"model.vqvae_ckpt={vq_run}", root=root
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    # the first (failed) command left an empty run folder: take the one with metrics
+    (run,) = [
+        p for p in (root / "runs" / "vq_prior_mnist").iterdir() if (p / "metrics.json").exists()
+    ]
+    assert "val/bits_per_token" in json.loads((run / "metrics.json").read_text())["val"]
+    grid = Image.open(run / "images" / "samples_test.png")
+    assert grid.mode == "L" and grid.height >= 28

@@ -25,6 +25,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from lightning_gen.checkpoints import load_model, resolve_checkpoint, run_config
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.contracts import (
+    CanGenerateText,
     CanInpaint,
     CanSample,
     CanSuperResolve,
@@ -199,6 +200,10 @@ def sample(cfg: DictConfig) -> dict[str, Any]:
         )
     ckpt = resolve_checkpoint(path)
     model = load_model(ckpt, cfg.device, cfg.get("weights", "ema"))
+    if isinstance(model, CanGenerateText):  # language / seq2seq models
+        from lightning_gen.commands.sample_text import sample_text
+
+        return sample_text(model, cfg, ckpt)
     if not isinstance(model, CanSample):
         raise CheckpointError(
             f"{ckpt} holds a {type(model).__name__}, which cannot sample (it only reconstructs)"

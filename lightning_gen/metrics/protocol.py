@@ -143,7 +143,8 @@ def make_record(
 
 def sampling_overrides(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Sampling overrides from a command's config: ``sampling`` plus the shorthands
-    ``sampler=<configs/sampler name>``, ``steps``, ``eta`` (sampler options) and ``guidance_scale``.
+    ``sampler=<configs/sampler name>``, ``steps``, ``eta`` (sampler options), ``guidance_scale`` and the token-sampling options
+    ``temperature``, ``top_k``, ``top_p`` (VQ prior).
     """
     over = dict(cfg.get("sampling") or {})
     sampler = dict(over.pop("sampler", None) or {})
@@ -154,6 +155,12 @@ def sampling_overrides(cfg: Mapping[str, Any]) -> dict[str, Any]:
             sampler[key] = cfg[key]
     if sampler:
         over["sampler"] = sampler
-    if cfg.get("guidance_scale") is not None:
-        over["guidance_scale"] = cfg["guidance_scale"]
+    for key in (
+        "guidance_scale",
+        "temperature",
+        "top_k",
+        "top_p",
+    ):  # the last three: token samplers
+        if cfg.get(key) is not None:
+            over[key] = cfg[key]
     return over

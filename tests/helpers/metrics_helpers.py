@@ -69,7 +69,7 @@ def make_protocol(extractor: Any, **overrides: Any):
 
     from lightning_gen.metrics.protocol import GenerationProtocol
 
-    path = Path(__file__).parents[1] / "configs" / "metrics" / "classifier.yaml"
+    path = Path(__file__).parents[2] / "configs" / "metrics" / "classifier.yaml"
     values = OmegaConf.to_container(OmegaConf.load(path).metrics)
     values.pop("_target_")
     return GenerationProtocol(**{**values, "extractor": extractor, **overrides})

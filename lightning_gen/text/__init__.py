@@ -1,0 +1,1 @@
+"""Text data: tokenisers, corpora, TextDataModule, digit-string tasks."""

@@ -1,0 +1,1 @@
+"""Transformer family: VQ prior over VQ-VAE tokens, language model, sequence-to-sequence."""

@@ -1,0 +1,1 @@
+"""VQ-VAE: vector-quantised autoencoder (first stage of the Transformer prior)."""
