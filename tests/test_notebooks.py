@@ -37,6 +37,15 @@ EXPECTED: dict[str, dict[str, tuple[str, float]]] = {
         "inpainting keeps known pixels": (r"inpainting keeps the known pixels: (True)", 0.0),
         "latent diffusion samples faster": (r"latent sampling speed-up = ([-\d.]+)", 1.0),
     },
+    "05_transformers.ipynb": {
+        "causal mask hides the future": (
+            r"causal: earlier outputs unchanged by a future token: (True)",
+            0.0,
+        ),
+        "LM learns": (r"LM beats the uniform byte model by ([-\d.]+) bits", 0.5),
+        "VQ-VAE reconstruction PSNR": (r"VQ-VAE test PSNR = ([-\d.]+) dB", 5.0),
+        "VQ prior learns": (r"prior beats a uniform code model by ([-\d.]+) bits", 0.5),
+    },
     "06_comparing_families.ipynb": {
         "benchmark runs finished": (r"finished runs = (\d+) of", 5.0),
         "one-pass families sample faster": (r"sampling speed ratio vae/c?ddpm = ([-\d.]+)", 1.0),
