@@ -20,7 +20,7 @@ import torch
 
 from benchmarks.common import fmt, interleave, save, stats
 from lightning_gen.diffusion.module import DiffusionModel
-from lightning_gen.diffusion.sampling import ddim_sample, ddpm_sample
+from lightning_gen.diffusion.samplers import DDIM, DDPM, DPMSolverPP, run_sampler
 
 
 def diffusers_loop(scheduler, denoise, x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -36,6 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--ddim-steps", type=int, default=50)
+    ap.add_argument("--solver-steps", type=int, default=20, help="DPM-Solver++(2M) steps")
     ap.add_argument("--timesteps", type=int, default=1000, help="T (DDPM samples all T steps)")
     ap.add_argument("--widths", type=int, nargs="+", default=[32, 64, 64])
     ap.add_argument("--segments", type=int, default=3)
@@ -53,7 +54,7 @@ def main() -> None:
             1,
         )
     try:
-        from diffusers import DDIMScheduler, DDPMScheduler
+        from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
     except ImportError:
         msg = "diffusers is not installed: pip install -e '.[bench]' (version pinned in constraints.txt)"
         print(msg)
@@ -69,13 +70,21 @@ def main() -> None:
     common = dict(trained_betas=betas, num_train_timesteps=args.timesteps, clip_sample=True)
     ddim = DDIMScheduler(**common, set_alpha_to_one=True, timestep_spacing="linspace")
     ddpm = DDPMScheduler(**common, variance_type="fixed_small")
-    steps_ddim = args.ddim_steps
+    dpm = DPMSolverMultistepScheduler(
+        trained_betas=betas,
+        num_train_timesteps=args.timesteps,
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+    )
+    steps_ddim, steps_dpm = args.ddim_steps, min(args.solver_steps, args.timesteps)
     with torch.no_grad():
         runners = {
-            "project_ddim": lambda: ddim_sample(denoise, sched, x_t, steps=steps_ddim, eta=0.0),
+            "project_ddim": lambda: run_sampler(DDIM(steps_ddim, eta=0.0), denoise, sched, x_t),
             "diffusers_ddim": lambda: diffusers_loop(ddim, denoise, x_t, steps_ddim),
-            "project_ddpm": lambda: ddpm_sample(denoise, sched, x_t),
+            "project_ddpm": lambda: run_sampler(DDPM(), denoise, sched, x_t),
             "diffusers_ddpm": lambda: diffusers_loop(ddpm, denoise, x_t, args.timesteps),
+            "project_dpm_solver": lambda: run_sampler(DPMSolverPP(steps_dpm), denoise, sched, x_t),
+            "diffusers_dpm_solver": lambda: diffusers_loop(dpm, denoise, x_t, steps_dpm),
         }
         times = interleave(runners, args.segments)
         # same math: deterministic DDIM from the same x_T (diffusers steps to t - T // steps, the project
@@ -85,12 +94,13 @@ def main() -> None:
         "batch": args.batch,
         "timesteps": args.timesteps,
         "ddim_steps": steps_ddim,
+        "solver_steps": steps_dpm,
         "widths": args.widths,
         "segments": args.segments,
         "quick": args.quick,
         "samplers": {},
     }
-    for name in ("ddim", "ddpm"):
+    for name in ("ddim", "ddpm", "dpm_solver"):
         ratios = [
             d / p for d, p in zip(times[f"diffusers_{name}"], times[f"project_{name}"], strict=True)
         ]
@@ -104,9 +114,6 @@ def main() -> None:
         )
     out["ddim_max_abs_diff"] = diff
     print(f"DDIM-{steps_ddim}: largest pixel difference project vs diffusers {diff:.2e}")
-    out["higher_order"] = (
-        "no higher-order solver in lightning_gen.diffusion.sampling yet: not measured"
-    )
     save("samplers", out, args.json)
 
 

@@ -70,7 +70,7 @@ def test_samplers_quick_writes_ratios_or_says_diffusers_is_missing(tmp_path, mon
             and "diffusers is not installed" in capsys.readouterr().out
         )
     else:
-        assert set(r["samplers"]) == {"ddim", "ddpm"}
+        assert set(r["samplers"]) == {"ddim", "ddpm", "dpm_solver"}
         assert all(is_ratio(s["ratio_diffusers_over_project"]) for s in r["samplers"].values())
 
 
