@@ -45,7 +45,8 @@ def samplers(r: dict) -> list[str]:
     if "missing" in r:
         return [head, "", r["missing"]]
     setting = (
-        f"T={r['timesteps']}, DDIM-{r['ddim_steps']}, batch {r['batch']}, U-Net widths {r['widths']}; "
+        f"T={r['timesteps']}, DDIM-{r['ddim_steps']}, DPM-Solver++(2M)-{r.get('solver_steps', '?')} "
+        f"(diffusers' DPMSolverMultistepScheduler), DDPM all T steps, batch {r['batch']}, U-Net widths {r['widths']}; "
         f"DDIM output vs diffusers: max pixel difference {r.get('ddim_max_abs_diff', float('nan')):.2g}"
     )
     rows = [head, "", setting, "", "| sampler | diffusers / project time (min / median / max) |"]

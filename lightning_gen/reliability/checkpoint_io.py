@@ -8,7 +8,6 @@ the previous file intact and never a half-written ``last.ckpt``.
 from __future__ import annotations
 
 import errno
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     path = Path(path)
     try:
         with atomic_write(path, "wb") as f:
-            torch.save(obj, f)
-        _fsync_dir(path.parent)
+            torch.save(obj, f)  # atomic_write also makes the rename durable
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise CheckpointError(
@@ -38,20 +36,6 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
                 "free space (or point paths.root_dir/LGEN_ROOT elsewhere) and resume"
             ) from exc
         raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (best effort; not every filesystem supports it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: Any = None) -> dict[str, Any]:
