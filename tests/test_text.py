@@ -153,10 +153,10 @@ def test_lm_loss_decreases_on_a_tiny_corpus_and_checkpoint_round_trips(tmp_path)
         **dm.model_kwargs(), dim=32, depth=1, heads=2, dropout=0.0, warmup_steps=0, lr=3e-3
     )
     batch = next(iter(dm.val_dataloader()))
-    before = float(lm._loss(batch))
+    before = float(lm.loss(batch))
     t = trainer(tmp_path, 40)
     t.fit(lm, datamodule=dm)
-    after = float(lm.eval()._loss(batch))
+    after = float(lm.eval().loss(batch))
     assert after < 0.5 * before, (before, after)
     text = lm.generate_text(
         ["the c"], max_new_tokens=20, temperature=0.5, generator=torch.Generator().manual_seed(0)

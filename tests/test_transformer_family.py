@@ -13,7 +13,7 @@ from lightning_gen.networks.vqvae import VectorQuantizer
 from lightning_gen.transformer.prior import VQPrior
 from lightning_gen.transformer.sampling import filter_logits, generate
 from lightning_gen.vqvae.module import VQVAE
-from tests.helpers.family_contract import check_family
+from tests.helpers.family_contract import check_family, hook_loss
 
 SHAPE = [1, 28, 28]
 VQ_KW = dict(widths=[8, 16], code_dim=8, codebook_size=16)
@@ -133,11 +133,6 @@ def vq_recon_loss(model, x, y):
         return float((model.eval().reconstruct(x) - x).pow(2).mean())
 
 
-def prior_loss(model, x, y):
-    with torch.no_grad():
-        return float(model._loss(x, y, drop_labels=False))
-
-
 @pytest.mark.parametrize(
     "make, loss, labelled",
     [
@@ -145,7 +140,7 @@ def prior_loss(model, x, y):
         (lambda: VQVAE(SHAPE, 10, **VQ_KW, ema=True), vq_recon_loss, False),
         (
             lambda: VQPrior(SHAPE, 10, vqvae=tiny_vqvae_spec(), dim=32, depth=1, heads=2),
-            prior_loss,
+            hook_loss,  # the public loss(batch, *, generator) hook (HasLoss)
             False,
         ),
         (
@@ -159,7 +154,7 @@ def prior_loss(model, x, y):
                 heads=2,
                 guidance_scale=2.0,
             ),
-            prior_loss,
+            hook_loss,  # the public loss(batch, *, generator) hook (HasLoss)
             True,
         ),  # fmt: skip
     ],
@@ -262,3 +257,24 @@ def test_text_models_validate_their_numeric_arguments():
         Seq2Seq(beam_size=0)
     with pytest.raises(ValueError, match="model.dim=50 must be divisible by model.heads=4"):
         Seq2Seq(dim=50)
+
+
+def test_every_transformer_family_has_the_public_deterministic_loss_hook(mnist_batch):
+    from lightning_gen.contracts import HasLoss
+    from lightning_gen.transformer.lm import LanguageModel
+    from lightning_gen.transformer.seq2seq import Seq2Seq
+
+    x, y = mnist_batch
+    tokens = torch.randint(0, 16, (4, 9))
+    cases = [
+        (VQVAE(SHAPE, 10, **VQ_KW), (x[:8], None)),
+        (VQPrior(SHAPE, 10, vqvae=tiny_vqvae_spec(), dim=32, depth=1, heads=2), (x[:8], None)),
+        (LanguageModel(vocab_size=16, block_size=8, dim=32, depth=1, heads=2, dropout=0.2),
+         (tokens[:, :-1], tokens[:, 1:])),
+        (Seq2Seq(dim=32, depth=1, heads=2, dropout=0.2), (torch.randint(3, 13, (4, 5)), torch.randint(3, 13, (4, 6)))),
+    ]  # fmt: skip
+    for model, batch in cases:
+        assert isinstance(model, HasLoss), type(model).__name__
+        model.train()  # dropout on: the generator alone must fix the value
+        a, b = (float(model.loss(batch, generator=torch.Generator().manual_seed(3))) for _ in "ab")
+        assert a == b and a > 0, type(model).__name__

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.transformer import DecoderOnly
 from lightning_gen.text.tokenizers import ByteTokenizer, from_spec
 from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
@@ -63,6 +64,12 @@ class LanguageModel(L.LightningModule):
     def _loss(self, batch) -> torch.Tensor:
         x, y = batch
         return F.cross_entropy(self.net(x).flatten(0, 1), y.flatten())
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Next-token cross-entropy of a batch ``(x, y)`` (``HasLoss``); dropout (in training
+        mode) draws from ``generator`` when one is given."""
+        with seeded_rng(generator, self.device):
+            return self._loss(batch)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)

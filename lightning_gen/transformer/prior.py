@@ -17,6 +17,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.networks.transformer import DecoderOnly
 from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
@@ -119,6 +120,12 @@ class VQPrior(L.LightningModule):
             prefix = prefix.masked_fill(drop, self.start)
         logits = self.net(torch.cat([prefix, tokens[:, :-1]], 1))  # (B, L, K)
         return F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Next-token loss of a batch ``(x, y)`` with its labels kept (``HasLoss``); dropout (in
+        training mode) draws from ``generator`` when one is given."""
+        with seeded_rng(generator, self.device):
+            return self._loss(*batch, drop_labels=False)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(*batch, drop_labels=True)

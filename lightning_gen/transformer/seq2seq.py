@@ -14,6 +14,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.transformer import EncoderDecoder
 from lightning_gen.text.digits import BOS, EOS, PAD, digit_tokenizer
 from lightning_gen.text.tokenizers import from_spec
@@ -49,6 +50,12 @@ class Seq2Seq(L.LightningModule):
     def _loss(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         logits = self.net(src, tgt[:, :-1])  # (B, T-1, V)
         return F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=PAD)
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Teacher-forced cross-entropy of a batch ``(source, target)`` (``HasLoss``); dropout (in
+        training mode) draws from ``generator`` when one is given."""
+        with seeded_rng(generator, self.device):
+            return self._loss(*batch)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(*batch)

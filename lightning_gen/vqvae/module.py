@@ -10,11 +10,13 @@ Transformer prior uses. Logs ``{stage}/codebook_usage`` (fraction of codes used 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 
+from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.vqvae import GridDecoder, GridEncoder, VectorQuantizer
 from lightning_gen.transformer.checks import ModelArgError, check_positive
 from lightning_gen.validate import check_model_args
@@ -100,6 +102,13 @@ class VQVAE(L.LightningModule):
         self.log_dict({f"{stage}/loss": loss, f"{stage}/recon": recon, f"{stage}/vq": vq_loss},
                       prog_bar=on_step, sync_dist=not on_step)  # fmt: skip
         return loss
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reconstruction + VQ loss of a batch ``(x, y)`` (``HasLoss``); nothing random is drawn
+        in eval mode, ``generator`` seeds anything that is (dead-code restarts in training mode)."""
+        with seeded_rng(generator, self.device):
+            z_q, vq_loss, _, _ = self.quantize(batch[0])
+            return F.mse_loss(self.decoder(z_q), batch[0]) + vq_loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch[0], "train")
