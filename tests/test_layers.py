@@ -103,3 +103,21 @@ def test_the_check_sees_an_upward_import(tmp_path):
     f.write_text("def f():\n    from lightning_gen.callbacks.common import PeriodicWriter\n")
     assert imported(f, "lightning_gen.metrics.m") == [(2, "lightning_gen.callbacks.common")]
     assert FLOOR_OF["callbacks"] > FLOOR_OF[unit_of("lightning_gen.metrics.m")]
+
+
+def test_tests_mirror_the_package():
+    """``tests/<name>/`` exists only for a subpackage ``lightning_gen/<name>/`` (or the ``configs/``
+    tree); shared test code lives in ``tests/helpers/``; top-level tests cover top-level modules
+    and project-wide checks."""
+    tests = Path(__file__).parent
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")} | {"configs"}
+    for folder in tests.iterdir():
+        if folder.is_dir() and folder.name not in ("__pycache__", "helpers"):
+            assert folder.name in subpackages, f"tests/{folder.name}/ mirrors no package folder"
+            assert (folder / "__init__.py").exists(), f"tests/{folder.name}/__init__.py is missing"
+    assert not [p for p in (tests / "helpers").glob("test_*.py")], "helpers hold no tests"
+    top = {p.name for p in tests.glob("*.py")} - {"__init__.py", "conftest.py"}
+    for name in top:
+        assert name.startswith("test_"), f"tests/{name} is shared code: move it to tests/helpers/"
+        for sub in subpackages:
+            assert not name.startswith(f"test_{sub}_"), f"tests/{name} belongs in tests/{sub}/"

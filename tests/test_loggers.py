@@ -107,7 +107,7 @@ def test_whole_resolved_config_reaches_every_logger_and_wandb_gets_group_and_tag
 
     from lightning_gen.instantiate import instantiate_group
     from lightning_gen.loggers import log_config
-    from tests.test_configs import compose_train
+    from tests.helpers.configs import compose_train
 
     cfg = compose_train(tmp_path, "logger=all", "experiment=vae_mnist", "data=digits")
     loggers = instantiate_group(cfg.logger, "logger")

@@ -1,4 +1,4 @@
-"""Run by tests/test_metrics_ddp.py: GenerationMetrics under a real 2-process CPU DDP (gloo).
+"""Run by tests/metrics/test_ddp.py: GenerationMetrics under a real 2-process CPU DDP (gloo).
 
 Rank 0 first scores the same sample set in a single process (no Trainer), then both ranks run
 ``trainer.validate`` with ``strategy=ddp``; every rank writes what it computed to ``<out>/rank<r>.json``.

@@ -23,7 +23,7 @@ from lightning_gen.compare.table import fmt, leaderboard
 from lightning_gen.errors import ConfigError
 from lightning_gen.metrics.memorisation import memorisation_rate
 from lightning_gen.metrics.protocol import protocol_key
-from tests.test_cli import run_lgen
+from tests.helpers.cli import run_lgen
 
 # a run that fails at data setup (Hydra list elements holding '=' must be quoted)
 BROKEN = (
@@ -231,7 +231,7 @@ def test_replace_block_is_idempotent(tmp_path):
 
 
 def test_html_report_renders_in_a_real_browser(suite):
-    from tests.browser import Page
+    from tests.helpers.browser import Page
 
     html = (suite / "report.html").read_text()
     assert "http://" not in html and "https://" not in html  # self-contained: nothing to fetch

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parent / "helpers" / "metrics_ddp_script.py"
+SCRIPT = Path(__file__).parents[1] / "helpers" / "metrics_ddp_script.py"
 
 
 def test_ddp_metrics_equal_single_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPT.parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPT.parents[2])}
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), str(tmp_path)],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=SCRIPT.parents[1],
+        cwd=SCRIPT.parents[2],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))

@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from lightning_gen.commands.cli import main as lgen_main
-
-
-def run_lgen(*args: str, root, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "LGEN_ROOT": str(root),
-        "WANDB_MODE": "offline",
-        "PYTHONWARNINGS": "ignore",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_gen.commands.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+from tests.helpers.cli import run_lgen
 
 
 def test_unknown_command_lists_the_commands(capsys):

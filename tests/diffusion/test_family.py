@@ -222,7 +222,7 @@ def test_smoke_training_writes_a_loadable_sampler(name, smoke_runs):
 
 
 def test_sample_modes_in_process(smoke_runs, ae_ckpt, tmp_path):
-    base = OmegaConf.load(Path(__file__).parents[1] / "configs" / "sample.yaml")
+    base = OmegaConf.load(Path(__file__).parents[2] / "configs" / "sample.yaml")
     del base["defaults"], base["hydra"]
     cfg = OmegaConf.merge(
         base,
@@ -273,13 +273,13 @@ def test_lgen_sample_cli(smoke_runs, tmp_path):
 
 
 def sample_cfg(**values):
-    base = OmegaConf.load(Path(__file__).parents[1] / "configs" / "sample.yaml")
+    base = OmegaConf.load(Path(__file__).parents[2] / "configs" / "sample.yaml")
     del base["defaults"], base["hydra"]
     return OmegaConf.merge(base, values)
 
 
 def sampler_cfg(name: str):
-    return OmegaConf.load(Path(__file__).parents[1] / "configs" / "sampler" / f"{name}.yaml")
+    return OmegaConf.load(Path(__file__).parents[2] / "configs" / "sampler" / f"{name}.yaml")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Run by tests/test_data_ddp.py: the data module's loaders under a real N-process CPU DDP (gloo).
+"""Run by tests/data/test_ddp.py: the data module's loaders under a real N-process CPU DDP (gloo).
 
 Every rank validates and tests a seeded autoencoder (odd-sized 23-image splits, so a padding
 sampler would score duplicates), then trains it for two epochs recording the data indices each of
@@ -15,7 +15,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from lightning_gen.autoencoder.module import Autoencoder  # noqa: E402
 from lightning_gen.callbacks.reconstruction import ReconstructionMetrics  # noqa: E402

@@ -107,7 +107,7 @@ def _ending(end: str, family: str) -> list[str]:
         ],
         "signal": [
             "trainer.max_epochs=2",
-            "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep",
+            "+callbacks.kill._target_=tests.reliability.test_resume.SignalAtStep",
             f"+callbacks.kill.step={per_batch}",
             "+callbacks.kill.sig=SIGTERM",
             "+callbacks.kill.at_start=true",

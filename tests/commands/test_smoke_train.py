@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.test_cli import run_lgen
+from tests.helpers.cli import run_lgen
 
 EXPERIMENTS = ["dae_mnist", "vae_mnist", "cvae_mnist", "ae_photo_patches"]
 
@@ -70,8 +70,8 @@ def test_denoising_run_reports_noisy_and_denoised_psnr(sweep):
     assert {"val/psnr_noisy", "val/psnr_denoised"} <= set(metrics["val"])
 
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "experiment"
-# latent diffusion needs a trained autoencoder checkpoint: smoke-trained in tests/test_diffusion_family.py;
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "experiment"
+# latent diffusion needs a trained autoencoder checkpoint: smoke-trained in tests/diffusion/test_family.py;
 # the VQ prior needs a VQ-VAE run: trained below on this sweep's vqvae_mnist run
 OTHER_EXPERIMENTS = sorted(
     p.stem

@@ -117,7 +117,7 @@ def test_every_data_config_instantiates(tmp_path):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    folder = Path(__file__).parents[1] / "configs" / "data"
+    folder = Path(__file__).parents[2] / "configs" / "data"
     for name in DATA_CONFIGS:
         cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "seed": 7})
         cfg.data = OmegaConf.load(folder / f"{name}.yaml")

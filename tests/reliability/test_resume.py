@@ -5,12 +5,10 @@ metrics to an uninterrupted run; CSV logs hold each step once; EMA state survive
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,22 +20,7 @@ from hydra import compose, initialize_config_module
 from lightning_gen.commands.train import train
 from lightning_gen.reliability.checkpoint_io import load_checkpoint
 from lightning_gen.reliability.signals import RunInterrupted
-
-REPO = Path(__file__).resolve().parents[1]
-# 3 epochs x 4 batches of 16 digits (16x16), a mid-epoch last.ckpt every 3 steps
-COMMON = [
-    "debug=smoke",
-    "data=digits",
-    "model=denoising_autoencoder",  # draws noise from the global torch RNG every step
-    "model.widths=[8,16]",
-    "trainer.max_epochs=3",
-    "trainer.limit_train_batches=4",
-    "callbacks.last_checkpoint.every_n_train_batches=3",
-    "callbacks.image_grids=null",
-    "callbacks.reconstruction_metrics=null",
-    "+logger.csv.flush_logs_every_n_steps=1",
-    "test=false",
-]
+from tests.helpers.resume_cli import COMMON, REPO, csv_rows, lgen_train, run_subprocess
 
 
 class SignalAtStep(L.Callback):
@@ -71,22 +54,6 @@ def run_in_process(out: Path, *overrides: str) -> dict[str, float]:
     return train(cfg)
 
 
-def lgen_train(root: Path, *overrides: str) -> tuple[list[str], dict[str, str]]:
-    """The ``lgen train`` command line and environment (same thread count as this process, for bitwise equality)."""
-    env = {
-        **os.environ,
-        "LGEN_ROOT": str(root),
-        "OMP_NUM_THREADS": str(torch.get_num_threads()),
-        "PYTHONWARNINGS": "ignore",
-    }
-    return [sys.executable, "-m", "lightning_gen.commands.cli", "train", *COMMON, *overrides], env
-
-
-def run_subprocess(root: Path, *overrides: str) -> subprocess.CompletedProcess:
-    cmd, env = lgen_train(root, *overrides)
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-
-
 def assert_same_run(a: Path, b: Path) -> None:
     """Final weights, optimizer state, loop counters and metrics.json of two runs are identical."""
     ca, cb = (
@@ -113,11 +80,6 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert ma == mb and ma["global_step"] == 12 and ma["val"]["val/loss"] > 0
 
 
-def csv_rows(run: Path) -> list[dict[str, str]]:
-    with open(run / "csv" / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """One uninterrupted run."""
@@ -130,7 +92,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(reference, tmp_path):
     out = tmp_path / "runs" / "killed"
     killed = run_subprocess(
         tmp_path,
-        "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep",
+        "+callbacks.kill._target_=tests.reliability.test_resume.SignalAtStep",
         "+callbacks.kill.step=8",
         f"hydra.run.dir={out}",
     )
@@ -303,7 +265,7 @@ def test_ddp_stop_signal_on_one_rank_stops_every_rank_at_one_step_then_resumes(t
     out = tmp_path / "runs" / "ddp"
     ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
     killer = [
-        "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep",
+        "+callbacks.kill._target_=tests.reliability.test_resume.SignalAtStep",
         "+callbacks.kill.step=5",
         "+callbacks.kill.sig=SIGTERM",
         "+callbacks.kill.rank=1",

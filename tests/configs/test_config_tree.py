@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from lightning_gen.config_check import check_config
 from lightning_gen.errors import ConfigError
 from lightning_gen.instantiate import instantiate_group
-from tests.test_configs import CONFIG_DIR, build_all, compose_train, options
+from tests.helpers.configs import CONFIG_DIR, build_all, compose_train, options
 
 
 def test_adding_generation_metrics_keeps_ema(tmp_path):

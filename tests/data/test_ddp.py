@@ -1,5 +1,5 @@
 """The data module under real multi-process CPU DDP (one launch per world size, see
-tests/data_ddp_script.py): each rank trains on its own disjoint shuffled shard, and metrics of the
+tests/helpers/data_ddp_script.py): each rank trains on its own disjoint shuffled shard, and metrics of the
 odd-sized val/test splits equal the single-process values (no padded duplicates)."""
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.data_ddp_script import ReconstructionMetrics, build, trainer_for
+from tests.helpers.data_ddp_script import ReconstructionMetrics, build, trainer_for
 
-SCRIPT = Path(__file__).with_name("data_ddp_script.py")
+SCRIPT = Path(__file__).parents[1] / "helpers" / "data_ddp_script.py"
 
 
 def launch(tmp_path: Path, devices: int) -> list[dict]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPT.parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPT.parents[2])}
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), str(tmp_path), str(devices)],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=SCRIPT.parents[1],
+        cwd=SCRIPT.parents[2],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(devices)]

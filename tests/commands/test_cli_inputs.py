@@ -30,7 +30,7 @@ def fake_checkpoint(monkeypatch, module, model, tmp_path: Path) -> Path:
 
 
 def sample_cfg(tmp_path, **kw):
-    base = OmegaConf.load(Path(__file__).parents[1] / "configs" / "sample.yaml")
+    base = OmegaConf.load(Path(__file__).parents[2] / "configs" / "sample.yaml")
     base.pop("defaults")
     base.pop("hydra", None)
     return OmegaConf.merge(base, {"ckpt": str(tmp_path / "run"), "n": 4, **kw})

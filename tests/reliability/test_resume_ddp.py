@@ -17,7 +17,7 @@ import torch
 
 from lightning_gen.reliability.checkpoint_io import load_checkpoint
 from tests.helpers.resume import assert_same_run
-from tests.test_reliability_resume import REPO, csv_rows, lgen_train, run_subprocess
+from tests.helpers.resume_cli import REPO, csv_rows, lgen_train, run_subprocess
 
 DDP = [
     "trainer=ddp",
@@ -44,7 +44,7 @@ def test_ddp_mid_epoch_stop_then_resume_is_bit_identical(tmp_path):
 
     out = tmp_path / "runs" / "stopped"
     killer = [
-        "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep",
+        "+callbacks.kill._target_=tests.reliability.test_resume.SignalAtStep",
         "+callbacks.kill.step=5",  # batch 2 of 4 of epoch 1
         "+callbacks.kill.sig=SIGTERM",
         "+callbacks.kill.rank=1",

@@ -29,7 +29,7 @@ from tests.helpers.resume import (
     experiment_names,
     run_train,
 )
-from tests.test_reliability_resume import lgen_train
+from tests.helpers.resume_cli import lgen_train
 
 ALL = experiment_names()
 _first_of_family: dict[str, str] = {}
@@ -120,7 +120,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(name, kill_step, tmp
     cmd, env = lgen_train(tmp_path)
     cmd = [*cmd[: cmd.index("train") + 1], *common]
     killer = [
-        "+callbacks.kill._target_=tests.test_reliability_resume.SignalAtStep",
+        "+callbacks.kill._target_=tests.reliability.test_resume.SignalAtStep",
         f"+callbacks.kill.step={kill_step}",  # end of batch 5, after the save at batch 4 (GAN: 2 steps per batch)
     ]
     killed = subprocess.run(
