@@ -36,6 +36,20 @@ class CanSample(Protocol):
 
 
 @runtime_checkable
+class IsClassConditional(Protocol):
+    """A model that generates the class it is asked for: ``sample(n, condition=labels)`` with integer
+    labels in ``[0, condition_classes)``; ``condition_classes`` is 0 for a model of a conditional-capable
+    class that was trained without labels."""
+
+    condition_classes: int
+
+
+def condition_classes(model: object) -> int:
+    """How many classes ``model`` can be asked for (0: it does not take a class label)."""
+    return int(model.condition_classes) if isinstance(model, IsClassConditional) else 0
+
+
+@runtime_checkable
 class CanReconstruct(Protocol):
     """A model that reconstructs its input: ``reconstruct(x) -> x_hat`` of x's shape, in ``[-1, 1]``."""
 

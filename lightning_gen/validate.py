@@ -46,11 +46,11 @@ def positive() -> Rule:
     return Rule(lambda v: _num(v) and v > 0, "> 0", 0.0)
 
 
-def interval(lo: float, hi: float, hi_open: bool = False) -> Rule:
-    right = ")" if hi_open else "]"
+def interval(lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) -> Rule:
+    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
     return Rule(
-        lambda v: _num(v) and lo <= v and (v < hi if hi_open else v <= hi),
-        f"in [{lo:g}, {hi:g}{right}",
+        lambda v: _num(v) and (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi),
+        f"in {left}{lo:g}, {hi:g}{right}",
         hi + 0.5,
     )
 
@@ -118,9 +118,11 @@ RULES: dict[str, Rule] = {
     # Transformer family (VQ-VAE, VQ prior, language model, seq2seq)
     "code_dim": int_at_least(1),
     "codebook_size": int_at_least(2),
-    "decay": interval(0.0, 1.0, hi_open=True),
+    "decay": interval(0.0, 1.0, hi_open=True, lo_open=True),
     "restart_after": int_at_least(0),
     "dim": int_at_least(1),
+    "vocab_size": int_at_least(2),
+    "block_size": int_at_least(1),
     "heads": int_at_least(1),
     "temperature": positive(),
     "warmup_steps": int_at_least(0),
@@ -147,6 +149,12 @@ def check_model_args(args: Mapping[str, Any], prefix: str = "model") -> None:
                 f"{prefix}.{key}={shown} is not valid: must be {rule.must}; "
                 f"set {prefix}.{key}=<value> (see configs/model/)"
             )
+    dim, heads = args.get("dim"), args.get("heads")
+    if dim is not None and heads is not None and dim % heads:
+        raise ConfigError(
+            f"{prefix}.dim={dim} must be divisible by {prefix}.heads={heads} (each attention head "
+            f"gets dim/heads channels); set {prefix}.dim to a multiple of {prefix}.heads"
+        )
     shape = args.get("image_shape")
     if shape is not None and not (len(shape) == 3 and all(_int(s) and s >= 1 for s in shape)):
         raise ConfigError(

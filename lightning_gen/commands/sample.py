@@ -29,6 +29,7 @@ from lightning_gen.contracts import (
     CanInpaint,
     CanSample,
     CanSuperResolve,
+    condition_classes,
     resolve_sampling,
 )
 from lightning_gen.errors import CheckpointError, ConfigError
@@ -87,8 +88,7 @@ def _batched(
 
 def check_label(model: Any, label: Any) -> None:
     """``label=`` only for a class-conditional model, and only one of its classes."""
-    hp = getattr(model, "hparams", {})
-    classes = int(hp.get("num_classes", 0)) if hp.get("conditional") else 0
+    classes = condition_classes(model)
     if classes < 2:
         raise ConfigError(
             f"label={label}: {type(model).__name__} is not class-conditional, so a label would be "

@@ -17,6 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from lightning_gen.checkpoints import load_model
+from lightning_gen.contracts import condition_classes, sampling_options
 from lightning_gen.images import to_uint8
 from lightning_gen.metrics.extractor import resolve_extractor
 from lightning_gen.metrics.memorisation import memorisation_rate
@@ -25,17 +26,12 @@ from lightning_gen.metrics.sampling import extract_images
 
 def is_conditional(model: Any) -> bool:
     """Whether ``model`` generates the class it is asked for (class-conditional families)."""
-    hp = getattr(model, "hparams", {}) or {}
-    return bool(hp.get("conditional")) or type(model).__name__.upper().startswith(("CVAE", "COND"))
+    return condition_classes(model) > 0
 
 
 def sampler_settings(model: Any) -> dict[str, Any]:
-    """The sampler options of a model (its ``sampling_options()`` or its sampler hyper-parameters)."""
-    if hasattr(model, "sampling_options"):
-        return dict(model.sampling_options())
-    hp = getattr(model, "hparams", {}) or {}
-    found = {k: hp[k] for k in hp if "sampl" in k or k in ("eta", "guidance_scale")}
-    return found or {"sampler": "one forward pass"}
+    """The sampler options of a model (``contracts.sampling_options``); one network pass otherwise."""
+    return sampling_options(model) or {"sampler": "one forward pass"}
 
 
 def _train_features(dm: Any, extractor: Any, count: int) -> torch.Tensor:

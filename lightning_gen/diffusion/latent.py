@@ -103,9 +103,11 @@ class LatentDiffusion(DiffusionModel):
 
     def build_network(self) -> nn.Module:
         """An MLP denoiser over the ``D``-dimensional latents."""
-        k = self.hparams.num_classes if self.hparams.conditional else 0
         return MLPDenoiser(
-            self._latent_dim, self.hparams.get("hidden", 512), self.hparams.get("depth", 4), k
+            self._latent_dim,
+            self.hparams.get("hidden", 512),
+            self.hparams.get("depth", 4),
+            self.condition_classes,
         )
 
     @property

@@ -78,6 +78,11 @@ class DiffusionModel(L.LightningModule):
         self.weighting = get_weighting(loss_weighting)
         self.net = self.build_network()
 
+    @property
+    def condition_classes(self) -> int:
+        """Classes this model can be asked for (``contracts.IsClassConditional``; 0: unconditional)."""
+        return int(self.hparams.num_classes) if self.hparams.conditional else 0
+
     # -- pieces a subclass may replace -----------------------------------------------------------
     def build_network(self) -> nn.Module:
         """The denoiser ``net(x_t, t, y, cond)``; here a U-Net over the images."""

@@ -75,6 +75,11 @@ class GAN(AdversarialModule):
         )
         self.g_ema = frozen_copy(self.generator) if ema_decay > 0 else None
 
+    @property
+    def condition_classes(self) -> int:
+        """Classes this model can be asked for (``contracts.IsClassConditional``; 0: unconditional)."""
+        return int(self.hparams.num_classes) if self.hparams.conditional else 0
+
     def generators(self) -> list[nn.Module]:
         return [self.generator]
 

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.transformer import DecoderOnly
 from lightning_gen.text.tokenizers import ByteTokenizer, from_spec
-from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
 from lightning_gen.transformer.sampling import check_sampling, generate
 from lightning_gen.validate import check_model_args
 
@@ -44,10 +43,6 @@ class LanguageModel(L.LightningModule):
     ) -> None:
         check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
-        check_heads(dim, heads)
-        check_positive(vocab_size=vocab_size, block_size=block_size, depth=depth, lr=lr)
-        check_positive(weight_decay=weight_decay, warmup_steps=warmup_steps, allow_zero=True)
-        check_fraction(dropout=dropout)
         check_sampling(temperature, top_k, top_p)
         tokenizer = tokenizer or ByteTokenizer().spec()
         self.save_hyperparameters()

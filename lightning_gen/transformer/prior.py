@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from lightning_gen.contracts import seeded_rng
 from lightning_gen.errors import CheckpointError, ConfigError
 from lightning_gen.networks.transformer import DecoderOnly
-from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
 from lightning_gen.transformer.sampling import check_sampling, generate
 from lightning_gen.validate import check_model_args
 
@@ -69,10 +68,6 @@ class VQPrior(L.LightningModule):
     ) -> None:
         check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
-        check_heads(dim, heads)
-        check_positive(depth=depth, lr=lr)
-        check_fraction(dropout=dropout, label_dropout=label_dropout)
-        check_positive(weight_decay=weight_decay, allow_zero=True)
         check_sampling(temperature, top_k, top_p, guidance_scale)
         if conditional and num_classes < 2:
             raise ConfigError(
@@ -94,6 +89,11 @@ class VQPrior(L.LightningModule):
         self.start = self.codes + (num_classes if conditional else 0)  # start / no-label token
         seq_len = self.grid_shape[0] * self.grid_shape[1]
         self.net = DecoderOnly(self.start + 1, self.codes, seq_len, dim, depth, heads, dropout)
+
+    @property
+    def condition_classes(self) -> int:
+        """Classes this model can be asked for (``contracts.IsClassConditional``; 0: unconditional)."""
+        return int(self.hparams.num_classes) if self.hparams.conditional else 0
 
     def train(self, mode: bool = True) -> VQPrior:
         """Keep the frozen VQ-VAE in eval mode (no codebook updates or restarts)."""

@@ -18,7 +18,6 @@ from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.transformer import EncoderDecoder
 from lightning_gen.text.digits import BOS, EOS, PAD, digit_tokenizer
 from lightning_gen.text.tokenizers import from_spec
-from lightning_gen.transformer.checks import check_fraction, check_heads, check_positive
 from lightning_gen.validate import check_model_args
 
 
@@ -36,12 +35,6 @@ class Seq2Seq(L.LightningModule):
                  lr: float = 1e-3, weight_decay: float = 0.01) -> None:  # fmt: skip
         check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
-        check_heads(dim, heads)
-        check_positive(
-            vocab_size=vocab_size, max_len=max_len, depth=depth, beam_size=beam_size, lr=lr
-        )
-        check_positive(weight_decay=weight_decay, allow_zero=True)
-        check_fraction(dropout=dropout)
         tokenizer = tokenizer or digit_tokenizer().spec()
         self.save_hyperparameters()
         self.tokenizer = from_spec(tokenizer)

@@ -47,6 +47,11 @@ class VAE(L.LightningModule):
         self.encoder = ConvEncoder(c + k, h, widths, 2 * latent_dim)
         self.decoder = ConvDecoder(latent_dim + k, c, h, widths)
 
+    @property
+    def condition_classes(self) -> int:
+        """Classes this model can be asked for (``contracts.IsClassConditional``; 0: unconditional)."""
+        return int(self.hparams.num_classes) if self.hparams.conditional else 0
+
     # -- helpers -----------------------------------------------------------------------------
     def _onehot(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
         if not self.hparams.conditional:

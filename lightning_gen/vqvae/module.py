@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 from lightning_gen.contracts import seeded_rng
 from lightning_gen.networks.vqvae import GridDecoder, GridEncoder, VectorQuantizer
-from lightning_gen.transformer.checks import ModelArgError, check_positive
 from lightning_gen.validate import check_model_args
 
 
@@ -48,14 +47,6 @@ class VQVAE(L.LightningModule):
     ) -> None:
         check_model_args(locals())  # ranges of every numeric key (lightning_gen/validate.py)
         super().__init__()
-        check_positive(code_dim=code_dim, codebook_size=codebook_size, lr=lr)
-        check_positive(beta=beta, allow_zero=True)
-        if not 0 < decay < 1:
-            raise ModelArgError(f"model.decay={decay} must be in (0, 1)")
-        if restart_after < 0:
-            raise ModelArgError(
-                f"model.restart_after={restart_after} must be >= 0 (0: no restarts)"
-            )
         self.save_hyperparameters()
         c, h, _ = image_shape
         self.encoder = GridEncoder(c, h, list(widths), code_dim)

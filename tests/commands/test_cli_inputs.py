@@ -48,6 +48,11 @@ def test_label_on_an_unconditional_model_is_refused_and_nothing_is_written(tmp_p
     with pytest.raises(ConfigError, match=r"label=12 is not valid: must be an integer in \[0, 9\]"):
         sample_cmd.check_label(cvae, 12)
     sample_cmd.check_label(cvae, 7)
+    # the contract, not hyper-parameters: any object that says how many classes it takes
+    class_model = type("Labelled", (), {"condition_classes": 3, "sample": lambda self, n: None})()
+    sample_cmd.check_label(class_model, 2)
+    with pytest.raises(ConfigError, match=r"label=3 is not valid: must be an integer in \[0, 2\]"):
+        sample_cmd.check_label(class_model, 3)
 
 
 def test_unconditional_sample_still_writes_its_npz(tmp_path, monkeypatch):

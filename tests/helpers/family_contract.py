@@ -2,6 +2,7 @@
 
 - ``sample(n, condition=None)``: shape ``(n, C, H, W)``, float, finite, in ``[-1, 1]``.
 - ``reconstruct(x)``: shape/dtype of ``x``, in ``[-1, 1]``.
+- ``contracts.condition_classes``: > every label of a labelled family, 0 otherwise.
 - a few optimisation steps through a real ``Trainer`` on one tiny batch lower the family's public,
   deterministic ``loss(batch, generator=...)`` (``contracts.HasLoss``).
 - a checkpoint saved by the Trainer loads with ``weights_only=True`` and reproduces outputs.
@@ -16,7 +17,13 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_gen.contracts import CanReconstruct, CanSample, HasLoss, call_with_condition
+from lightning_gen.contracts import (
+    CanReconstruct,
+    CanSample,
+    HasLoss,
+    call_with_condition,
+    condition_classes,
+)
 from lightning_gen.data.dataset import NO_LABEL, collate
 
 
@@ -37,6 +44,11 @@ def _loader(x: torch.Tensor, y: torch.Tensor | None, batch_size: int) -> DataLoa
 def check_outputs(model: L.LightningModule, x: torch.Tensor, y: torch.Tensor | None) -> None:
     """Shapes, dtype and range of ``sample`` / ``reconstruct`` (whichever the model has)."""
     assert isinstance(model, (CanSample, CanReconstruct)), "a family must sample or reconstruct"
+    # class labels as the condition <=> the model says how many classes it can be asked for
+    if y is not None and y.ndim == 1:
+        assert condition_classes(model) > int(y.max()), "labelled family: condition_classes"
+    else:
+        assert condition_classes(model) == 0, "a model trained without labels takes no class"
     model.eval()
     with torch.no_grad():
         if isinstance(model, CanSample):

@@ -222,6 +222,8 @@ def test_vqvae_bad_arguments_are_value_errors_naming_the_key():
         VQVAE(SHAPE, codebook_size=0)
     with pytest.raises(ConfigError, match=r"model.decay=1.0 is not valid"):
         VQVAE(SHAPE, decay=1.0)
+    with pytest.raises(ConfigError, match=r"model.decay=0.0 is not valid: must be in \(0, 1\)"):
+        VQVAE(SHAPE, decay=0.0)
 
 
 def test_prior_without_vqvae_checkpoint_says_what_to_train_first(tmp_path):
@@ -249,13 +251,13 @@ def test_text_models_validate_their_numeric_arguments():
     from lightning_gen.transformer.lm import LanguageModel
     from lightning_gen.transformer.seq2seq import Seq2Seq
 
-    with pytest.raises(ValueError, match=r"model.block_size=0 must be a number > 0"):
+    with pytest.raises(ConfigError, match=r"model.block_size=0 is not valid: must be >= 1"):
         LanguageModel(block_size=0)
     with pytest.raises(ConfigError, match=r"top_p=0.0 must be in \(0, 1\]"):
         LanguageModel(top_p=0.0)
     with pytest.raises(ConfigError, match=r"model.beam_size=0 is not valid"):
         Seq2Seq(beam_size=0)
-    with pytest.raises(ValueError, match="model.dim=50 must be divisible by model.heads=4"):
+    with pytest.raises(ConfigError, match="model.dim=50 must be divisible by model.heads=4"):
         Seq2Seq(dim=50)
 
 
