@@ -65,3 +65,10 @@ def test_noise_gan_experiments_pick_best_by_fid(name, tmp_path):
             "val/fid",
             "min",
         )
+
+
+def test_vqvae_picks_best_by_reconstruction_not_by_the_commitment_term(tmp_path):
+    """val/loss adds the commitment term, which grows while the codebook settles; the first
+    stage of the VQ pipeline is kept for its reconstructions (the VQ-VAE logs val/recon)."""
+    cfg = compose_train(tmp_path, "experiment=vqvae_mnist").callbacks.model_checkpoint
+    assert (cfg.monitor, cfg.mode) == ("val/recon", "min")
