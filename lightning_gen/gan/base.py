@@ -88,12 +88,17 @@ class AdversarialModule(L.LightningModule):
 
     # -- cheap per-step logging -------------------------------------------------------------
     def logs_this_step(self) -> bool:
-        """True when this training step's logged values reach the loggers (Lightning's own rule:
-        every ``trainer.log_every_n_steps`` optimiser-stepping batches); True outside a Trainer."""
+        """True when this training step's logged values reach the loggers: Lightning's rule (every
+        ``trainer.log_every_n_steps``-th training batch of the fit, counted over epochs and resumes,
+        and the last one before a stop), from public Trainer state; True outside ``fit``."""
         trainer = self._trainer
-        if trainer is None:
+        if trainer is None or not trainer.training:
             return True
-        return bool(trainer._logger_connector.should_update_logs)
+        every = trainer.log_every_n_steps
+        if every == 0:
+            return False
+        batch = trainer.fit_loop.epoch_loop.total_batch_idx + 1  # 1-based over the whole fit
+        return batch % every == 0 or trainer.should_stop
 
     def log_train(self, values: dict[str, torch.Tensor], prog_bar: bool = False) -> None:
         """``self.log_dict(values)`` (on step) on logging steps, or when a value is not finite."""

@@ -33,17 +33,17 @@ class StepSpy(L.Callback):
         self.per_step.append({k for k in logged if k.startswith("train/")})
 
 
-def fit(model: GAN, steps: int, every: int) -> list[set[str]]:
+def fit(model: GAN, steps: int, every: int, epochs: int = 1, logger=False) -> list[set[str]]:
     x = torch.rand(steps * 4, *SHAPE) * 2 - 1
     loader = DataLoader(
         TensorDataset(x), batch_size=4, collate_fn=lambda b: (torch.stack([i[0] for i in b]), None)
     )
     spy = StepSpy()
     L.Trainer(
-        max_epochs=1,
+        max_epochs=epochs,
         log_every_n_steps=every,
         accelerator="cpu",
-        logger=False,
+        logger=logger,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -70,3 +70,20 @@ def test_non_finite_value_is_logged_on_a_non_logging_step():
         next(model.discriminator.parameters()).fill_(float("nan"))
     steps = fit(model, steps=1, every=50)
     assert {"train/d_loss", "train/g_loss"} <= steps[0]
+
+
+def test_logging_steps_are_counted_over_the_whole_fit_like_lightnings_own(tmp_path):
+    """2 epochs of 5 batches: every 3rd batch of the whole fit (3, 6, 9, across the epoch border)
+    reaches the CSV logger, each row with every key."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(tmp_path, name="", version="")
+    steps = fit(GAN(SHAPE, 0, **SMALL), steps=5, every=3, epochs=2, logger=logger)
+    assert steps[2] == KEYS and steps[0] == steps[1] == set()
+    with open(tmp_path / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/d_loss")]
+    # the step column is Lightning's 0-based count of stepping batches: batches 3, 6, 9
+    assert [int(r["step"]) for r in rows] == [2, 5, 8], [r["step"] for r in rows]
+    assert all(r[k] for r in rows for k in KEYS)
