@@ -6,7 +6,7 @@ state, GAN image pools, RNG states, loop and callback state), the same ``metrics
 same CSV rows. The default suite runs one experiment per family (the package of the model's
 ``_target_``; translation GANs count as their own family); ``-m slow`` runs all of them.
 A real SIGKILL mid-epoch (subprocess) is tested for one GAN and one diffusion experiment
-(``-m slow``; the default suite SIGKILLs a denoising autoencoder, test_reliability_resume.py).
+(``-m slow``; the default suite SIGKILLs a denoising autoencoder, tests/reliability/test_resume.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ uninterrupted DDP run (weights, optimizer moments, every rank's RNG states, loop
 position, ``metrics.json`` and every CSV row).
 
 The fast promise (every rank stops at one step, no hang, the resume finishes) stays in the default
-suite: ``test_reliability_resume.py::test_ddp_stop_signal_on_one_rank_stops_every_rank_at_one_step_then_resumes``.
+suite: ``tests/reliability/test_resume.py::test_ddp_stop_signal_on_one_rank_stops_every_rank_at_one_step_then_resumes``.
 """
 
 from __future__ import annotations
