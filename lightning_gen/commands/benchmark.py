@@ -111,6 +111,12 @@ def benchmark(cfg: DictConfig) -> Path:
     suite = cfg.suite
     if not suite.get("entries"):
         raise ConfigError(f"suite {suite.get('name')!r} has no entries")
+    unknown = sorted(set(suite.get("probe") or {}) - {"num_samples", "chunk_size", "train_count"})
+    if unknown:
+        raise ConfigError(
+            f"suite {suite.get('name')!r}: unknown probe key(s) {unknown} under `probe:`; "
+            "a suite may set num_samples, chunk_size, train_count"
+        )
     out = Path(cfg.output).resolve()
     runs_dir = out / "runs"
     extra = list(cfg.get("overrides") or [])

@@ -278,3 +278,21 @@ def test_every_suite_entry_composes_into_a_train_config(name, tmp_path):
         assert train.model._target_ and train.callbacks.generation_metrics._target_, entry_name
         assert train.data.seed == 0  # one data split (one protocol) for every seed
         assert entry.group in suite.claims, entry_name
+
+
+def test_suite_sets_its_probe_settings_and_the_command_line_wins(tmp_path):
+    own = _compose("benchmark", ["suite=families_mnist_cpu", f"output={tmp_path}"])
+    assert own.probe.num_samples == own.suite.probe.num_samples != 256
+    assert own.probe.chunk_size == own.suite.probe.chunk_size
+    assert own.probe.train_count == 2000  # not set by the suite: benchmark.yaml's default
+    cli = _compose("benchmark", ["suite=families_mnist_cpu", "probe.num_samples=64"])
+    assert cli.probe.num_samples == 64
+    assert _compose("benchmark", ["suite=micro"]).probe.num_samples == 256
+
+
+def test_unknown_suite_probe_key_is_an_error_naming_it(tmp_path):
+    cfg = _compose(
+        "benchmark", ["suite=micro", "+suite.probe.samples=10", f"output={tmp_path}", "train=false"]
+    )
+    with pytest.raises(ConfigError, match=r"unknown probe key.*'samples'.*num_samples"):
+        benchmark(cfg)
