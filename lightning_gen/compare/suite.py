@@ -31,6 +31,14 @@ def mean_interval(values: list[float]) -> tuple[float, float, tuple[float, float
     return m, sd, (m - half, m + half)
 
 
+def _spec(value: Any) -> str:
+    """An option for the table: an object spec ``{_target_: a.b.C, k: v}`` as ``C(k=v)``."""
+    if isinstance(value, dict) and "_target_" in value:
+        args = ", ".join(f"{k}={v}" for k, v in value.items() if k != "_target_")
+        return f"{str(value['_target_']).rsplit('.', 1)[-1]}({args})"
+    return str(value)
+
+
 def _mean(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     return statistics.fmean(vals) if vals else None
@@ -74,7 +82,9 @@ class EntryResult:
             if r.probe.get("sampler"):
                 s = r.probe["sampler"]
                 return (
-                    ", ".join(f"{k}={v}" for k, v in s.items()) if isinstance(s, dict) else str(s)
+                    ", ".join(f"{k}={_spec(v)}" for k, v in s.items())
+                    if isinstance(s, dict)
+                    else str(s)
                 )
         return "missing"
 

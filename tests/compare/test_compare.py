@@ -296,3 +296,15 @@ def test_unknown_suite_probe_key_is_an_error_naming_it(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"unknown probe key.*'samples'.*num_samples"):
         benchmark(cfg)
+
+
+def test_suite_table_names_a_sampler_spec_by_its_class_and_options():
+    from lightning_gen.compare.runs import Run
+    from lightning_gen.compare.suite import EntryResult
+
+    spec = {"_target_": "lightning_gen.diffusion.samplers.DPMSolverPP", "steps": 10}
+    run = Run(Path("r"), "r", probe={"sampler": {"sampler": spec, "guidance_scale": 2.0}})
+    got = EntryResult("cddpm", "diffusion", [run]).sampler()
+    assert got == "sampler=DPMSolverPP(steps=10), guidance_scale=2.0"
+    run = Run(Path("r"), "r", probe={"sampler": "one forward pass"})
+    assert EntryResult("vae", "autoencoder", [run]).sampler() == "one forward pass"
