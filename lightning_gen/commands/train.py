@@ -89,7 +89,9 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     # only now that data, model and checkpoint are known to be good: nothing saved is overwritten before
     with atomic_write(out / "config.yaml") as f:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
-    callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
+    # the perf options last: weight averaging copies the model before it is converted/compiled
+    perf = [hydra.utils.instantiate(cfg.perf)] if cfg.get("perf") else []
+    callbacks = [RunState(), *instantiate_group(cfg.get("callbacks")), *perf]
     loggers = instantiate_group(cfg.get("logger"), "logger")
     log_config(loggers, cfg)
     trainer: L.Trainer = hydra.utils.instantiate(
