@@ -101,11 +101,15 @@ def test_channels_last_on_a_model_without_4d_weights_is_named(tmp_path):
 
 
 def _fit_vae(
-    tmp_path: Path, steps: int, *callbacks: L.Callback, ckpt_path: Path | None = None
+    tmp_path: Path,
+    steps: int,
+    *callbacks: L.Callback,
+    ckpt_path: Path | None = None,
+    cls: type[VAE] = VAE,
 ) -> tuple[VAE, L.Trainer]:
     """A tiny VAE trained ``steps`` steps on 8 fixed images (the same run for the same seed)."""
     torch.manual_seed(0)
-    model = VAE([1, 8, 8], 0, latent_dim=2, widths=[4, 8])
+    model = cls([1, 8, 8], 0, latent_dim=2, widths=[4, 8])
     x = torch.rand(8, 1, 8, 8) * 2 - 1
     loader = DataLoader(TensorDataset(x, torch.full((8,), -1)), batch_size=4)
     trainer = L.Trainer(
@@ -140,6 +144,17 @@ def test_fused_option_decides_after_a_resumed_optimizer_state(tmp_path):
         tmp_path, 4, PerformanceOptions(fused_optimizer=True), ckpt_path=tmp_path / "plain.ckpt"
     )
     assert t1.global_step == 4 and t1.optimizers[0].param_groups[0]["fused"] is True
+
+
+class _RMSpropVAE(VAE):
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.RMSprop(self.parameters(), lr=1e-3)  # no fused kernel in torch
+
+
+def test_an_optimizer_without_a_fused_kernel_is_named_not_fused(tmp_path, capsys):
+    _, trainer = _fit_vae(tmp_path, 1, PerformanceOptions(fused_optimizer=True), cls=_RMSpropVAE)
+    assert "fused_optimizer=RMSprop (no fused kernel)" in capsys.readouterr().out
+    assert "fused" not in trainer.optimizers[0].param_groups[0]
 
 
 def test_matmul_precision_is_set_for_the_run_and_put_back(tmp_path):
