@@ -19,6 +19,8 @@ train start. Wrong values are errors naming the key.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
@@ -65,7 +67,7 @@ class PerformanceOptions(L.Callback):
         compile: bool = False,
         compile_backend: str = "inductor",
         compile_mode: str | None = None,
-        matmul_precision: str = "highest",
+        matmul_precision: Literal["highest", "high", "medium"] = "highest",
         fused_optimizer: bool = False,
     ) -> None:
         if matmul_precision not in MATMUL_PRECISIONS:

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_gen.callbacks.performance import PerformanceOptions, networks
 from lightning_gen.commands import api
+from lightning_gen.config_check import check_config
 from lightning_gen.errors import ConfigError
 from lightning_gen.vae.module import VAE
 from tests.helpers.configs import build_all, compose_train
@@ -179,6 +180,12 @@ def test_matmul_precision_is_set_for_the_run_and_put_back(tmp_path):
 def test_wrong_values_name_the_key(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         PerformanceOptions(**kwargs)
+
+
+def test_a_wrong_perf_value_fails_before_anything_is_built(tmp_path):
+    cfg = compose_train(tmp_path, "perf.matmul_precision=tf32")
+    with pytest.raises(ConfigError, match=r"perf.matmul_precision='tf32' is not valid: .*'high'"):
+        check_config(cfg)
 
 
 def test_perf_gpu_preset_composes_the_gpu_path(tmp_path):
