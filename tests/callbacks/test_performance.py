@@ -59,23 +59,20 @@ def _setup(cb: PerformanceOptions, model: L.LightningModule) -> L.Trainer:
 
 
 @pytest.mark.parametrize("name", IMAGE_FAMILIES)
-def test_channels_last_keeps_the_loss_and_converts_every_4d_weight(name, tmp_path):
+def test_channels_last_then_compile_keep_the_loss_and_the_state_dict_keys(name, tmp_path):
+    """channels_last alone, then torch.compile on top (as ``perf=gpu perf.compile=true`` does);
+    compile through a recording backend: dynamo traces every network, no code generation."""
     model, (x, y) = _family(name, tmp_path)
-    before = hook_loss(model, x, y)
+    before, keys = hook_loss(model, x, y), list(model.state_dict())
+
     cb = PerformanceOptions(channels_last=True)
     _setup(cb, model)
     weights = [p for p in model.parameters() if p.ndim == 4]
     assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
     assert any(not p.is_contiguous() for p in weights if p.shape[1] > 1 and p.shape[2] > 1)
-    assert hook_loss(model, x, y) == pytest.approx(before, rel=1e-4, abs=1e-5)
     assert cb.summary["channels_last"] == f"on ({len(weights)} 4-D tensors)"
+    assert hook_loss(model, x, y) == pytest.approx(before, rel=1e-4, abs=1e-5)
 
-
-@pytest.mark.parametrize("name", IMAGE_FAMILIES)
-def test_compile_keeps_the_loss_and_the_state_dict_keys(name, tmp_path):
-    """Every network goes through torch.compile (a recording backend: dynamo traces, no codegen)."""
-    model, (x, y) = _family(name, tmp_path)
-    before, keys = hook_loss(model, x, y), list(model.state_dict())
     graphs: list[torch.fx.GraphModule] = []
 
     def recording_backend(gm: torch.fx.GraphModule, example_inputs: list) -> object:
@@ -84,12 +81,10 @@ def test_compile_keeps_the_loss_and_the_state_dict_keys(name, tmp_path):
 
     torch._dynamo.reset()
     _setup(PerformanceOptions(compile=True, compile_backend=recording_backend), model)
-    assert networks(model) and all(
-        n._compiled_call_impl is not None for n in networks(model).values()
-    )
-    after = hook_loss(model, x, y)
+    nets = networks(model)
+    assert nets and all(n._compiled_call_impl is not None for n in nets.values())
+    assert hook_loss(model, x, y) == pytest.approx(before, rel=1e-4, abs=1e-5)
     assert graphs, "no network call went through torch.compile"
-    assert after == pytest.approx(before, rel=1e-4, abs=1e-5)
     assert list(model.state_dict()) == keys  # no _orig_mod. prefixes: checkpoints stay plain
 
 
@@ -235,3 +230,11 @@ def test_perf_gpu_smoke_run_trains_and_its_checkpoint_loads_plainly(tmp_path, ca
     api.train([*_smoke_overrides(), f"resume={run}", "trainer.max_epochs=2"], out=run)
     resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert int(resumed["global_step"]) > step
+
+
+@pytest.mark.gpu
+def test_perf_gpu_with_inductor_on_a_gpu(tmp_path):
+    """The same smoke run on a CUDA device with the real compiler (deselected without a GPU)."""
+    overrides = [o for o in _smoke_overrides() if not o.startswith("perf.compile_backend")]
+    run = api.train([*overrides, "trainer=gpu"], out=tmp_path / "run")
+    assert api.load(run).sample(2).isfinite().all()
