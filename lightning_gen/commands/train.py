@@ -27,7 +27,12 @@ from lightning_gen.checkpoints import announce_checkpoint
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
 from lightning_gen.fileio import atomic_write
-from lightning_gen.instantiate import build_model, instantiate_group, is_weight_averaging
+from lightning_gen.instantiate import (
+    build_model,
+    instantiate_group,
+    is_weight_averaging,
+    perf_callbacks,
+)
 from lightning_gen.loggers import log_config
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
@@ -89,7 +94,7 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     # only now that data, model and checkpoint are known to be good: nothing saved is overwritten before
     with atomic_write(out / "config.yaml") as f:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
-    callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
+    callbacks = [RunState(), *instantiate_group(cfg.get("callbacks")), *perf_callbacks(cfg)]
     loggers = instantiate_group(cfg.get("logger"), "logger")
     log_config(loggers, cfg)
     trainer: L.Trainer = hydra.utils.instantiate(
