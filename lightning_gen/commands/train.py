@@ -106,10 +106,8 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
 
     try:
         _fit_and_test(cfg, trainer, model, datamodule, ckpt_path, callbacks)
-    finally:
-        end_job(
-            trainer
-        )  # DDP: ranks done, process group gone; the next job of a sweep starts afresh
+    finally:  # DDP: ranks done, process group gone; the next job of a sweep starts afresh
+        end_job(trainer)
     announce_run_folder(out, "finished")
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
