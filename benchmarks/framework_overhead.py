@@ -14,7 +14,12 @@ metrics, image grids, checkpoints, metrics file) as a share of an epoch at the d
 ``val / (val + mean lgen step * batches per full epoch)`` (target <= 5 %).
 
     python benchmarks/framework_overhead.py [--families autoencoder dcgan] [--segments 3] [--steps 4]
-        [--quick] [--threads 1] [--json PATH]
+        [--quick] [--threads 1] [--json PATH] [hydra overrides...]
+
+The GPU path (docs/benchmark.md#gpu-path-perf): pass its options as overrides, e.g.
+``trainer=gpu perf=gpu`` or ``trainer=gpu perf.channels_last=true``; they apply to the lgen side
+only, so each run reports lgen images/s with those options next to the plain loop's. Compare the
+``lgen_images_per_s`` of runs with and without an option (same machine).
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from benchmarks.common import fmt, save, stats
-from lightning_gen.instantiate import build_model, instantiate_group
+from lightning_gen.instantiate import build_model, instantiate_group, perf_callbacks
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO
 from lightning_gen.reliability.state import RunState
 
@@ -142,7 +148,14 @@ def measure(name: str, overrides: list[str], args) -> dict:
         model = build_model(cfg.model, dm)
         plain = plain_stepper(copy.deepcopy(model), dm.train_dataloader())
         inter = Interleaver(plain, args.steps, args.segments, warmup)
-        callbacks = [RunState(), *instantiate_group(cfg.get("callbacks")), inter]
+        # the perf options (channels_last, compile, ...) apply to the lgen side only: with them on,
+        # the ratio is their gain net of the framework's cost; images/s is reported for both sides
+        callbacks = [
+            RunState(),
+            *instantiate_group(cfg.get("callbacks")),
+            *perf_callbacks(cfg),
+            inter,
+        ]
         loggers = instantiate_group(cfg.get("logger"), "logger")
         trainer = hydra.utils.instantiate(
             cfg.trainer,
@@ -165,6 +178,8 @@ def measure(name: str, overrides: list[str], args) -> dict:
         "validation_s": val_s,
         "batches_per_epoch": full_batches,
         "validation_share": val_s / (val_s + step_s * full_batches),
+        "lgen_images_per_s": int(cfg.data.batch_size) / step_s,
+        "perf": OmegaConf.to_container(cfg.perf) if cfg.get("perf") else None,
     }
 
 
@@ -204,7 +219,7 @@ def main() -> None:
         r = results[name] = measure(name, found[name], args)
         print(
             f"{name:24s} plain/lgen steps-only {fmt(r['ratio_plain_over_lgen'])} (min/median/max), "
-            f"lgen {1000 * r['lgen_step_s']:.0f} ms/step, validation {100 * r['validation_share']:.1f}% of an epoch"
+            f"lgen {1000 * r['lgen_step_s']:.0f} ms/step ({r['lgen_images_per_s']:.0f} images/s), validation {100 * r['validation_share']:.1f}% of an epoch"
         )
     assert all(math.isfinite(r["validation_share"]) for r in results.values())
     save(

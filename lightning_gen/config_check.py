@@ -191,7 +191,8 @@ def check_group(group: DictConfig | None, name: str) -> None:
 
 
 def check_config(
-    cfg: DictConfig, groups: tuple[str, ...] = ("data", "model", "callbacks", "logger", "trainer")
+    cfg: DictConfig,
+    groups: tuple[str, ...] = ("data", "model", "callbacks", "logger", "trainer", "perf"),
 ) -> None:
     """Check the instantiable groups of a composed train config; raise ConfigError naming the key.
 

@@ -33,6 +33,13 @@ def instantiate_group(group: DictConfig | None, name: str = "callbacks") -> list
     return sorted(objs, key=order)  # stable: config order within each rank
 
 
+def perf_callbacks(cfg: DictConfig) -> list[Any]:
+    """The callback of the ``perf`` node (speed options: channels_last, compile, matmul precision,
+    fused optimizers) as a one-item list; empty when the config has no ``perf`` node. It goes after
+    the other callbacks, so weight averaging copies the model before it is converted/compiled."""
+    return [hydra.utils.instantiate(cfg.perf, _convert_="all")] if cfg.get("perf") else []
+
+
 def is_weight_averaging(obj: Any) -> bool:
     """True for Lightning's weight-averaging callbacks (EMA, SWA)."""
     return type(obj).__name__.endswith("WeightAveraging")

@@ -39,6 +39,19 @@ def test_framework_overhead_quick_writes_ratios_per_family(tmp_path, monkeypatch
     assert 0 < fam["validation_share"] < 1 and fam["lgen_step_s"] > 0
 
 
+def test_framework_overhead_applies_and_records_the_perf_options(tmp_path, monkeypatch, capsys):
+    from benchmarks import framework_overhead
+
+    out = tmp_path / "framework_overhead.json"
+    args = ["--quick", "--families", "vae", "--json", str(out), "perf.channels_last=true"]
+    run_main(framework_overhead, [*args, "perf.fused_optimizer=true"], monkeypatch)
+    printed = capsys.readouterr().out
+    assert "channels_last=on" in printed and "fused_optimizer=AdamW" in printed
+    fam = json.loads(out.read_text())["families"]["vae"]
+    assert fam["perf"]["channels_last"] and fam["perf"]["fused_optimizer"]
+    assert fam["lgen_images_per_s"] > 0
+
+
 def test_framework_overhead_finds_every_model_config():
     from benchmarks.framework_overhead import NEEDS_CHECKPOINT, families
 

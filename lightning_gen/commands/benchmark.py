@@ -11,6 +11,7 @@ and ``<output>/`` gets the compare report plus ``suite.md``, the claims-vs-measu
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from lightning_gen.cli_errors import user_errors
 from lightning_gen.compare.probe import probe_run
 from lightning_gen.compare.report import write_report
 from lightning_gen.compare.runs import load_runs
-from lightning_gen.compare.suite import group_entries, suite_markdown
+from lightning_gen.compare.suite import group_entries, suite_html, suite_markdown
 from lightning_gen.compare.table import default_metric
 from lightning_gen.errors import ConfigError
 from lightning_gen.fileio import atomic_write
@@ -106,6 +107,18 @@ def replace_block(path: Path, name: str, text: str) -> None:
         f.write(new)
 
 
+def suite_section_html(cfg: DictConfig, tables: str, timing: str) -> str:
+    """The suite's section of ``report.html``: what ``suite.md`` says, as HTML (tables included)."""
+    esc = html.escape
+    made = cfg.get("command_line")
+    return (
+        f"<h2>Benchmark suite <code>{esc(str(cfg.suite.name))}</code></h2>"
+        f"<p>{esc(str(cfg.suite.description))}</p>{tables}"
+        + (f"<p>Made by <code>{esc(str(made))}</code></p>" if made else "")
+        + (f"<p>{esc(timing)}</p>" if timing else "")
+    )
+
+
 def benchmark(cfg: DictConfig) -> Path:
     """Run (or with ``reuse=true`` just re-report) the suite; returns the report folder."""
     suite = cfg.suite
@@ -146,9 +159,10 @@ def benchmark(cfg: DictConfig) -> Path:
     text = "\n\n".join(x for x in (title + table, made, timing) if x)
     with atomic_write(out / "suite.md") as f:
         f.write(text + "\n")
-    import html as _html
-
-    write_report(runs, metric, out, extra_html=f"<h2>Suite</h2><pre>{_html.escape(text)}</pre>")
+    extra = suite_section_html(
+        cfg, suite_html(results, claims, str(suite.budget.description)), timing
+    )
+    write_report(runs, metric, out, extra_html=extra)
     for doc in cfg.get("docs") or []:
         replace_block(Path(doc), str(suite.name), text)
     print(

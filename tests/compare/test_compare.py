@@ -245,7 +245,13 @@ def test_html_report_renders_in_a_real_browser(suite):
               plots: [...document.querySelectorAll('img.plot')].map(i => [i.complete, i.naturalWidth]),
               grids: [...document.querySelectorAll('img.grid')].map(i => [i.complete, i.naturalWidth]),
               diff: document.querySelectorAll('table.configdiff td.diff').length,
-              visible: document.querySelector('table.leaderboard').getBoundingClientRect().height
+              visible: document.querySelector('table.leaderboard').getBoundingClientRect().height,
+              suite: [...document.querySelectorAll('table.suite tr')].map(
+                tr => [...tr.cells].map(c => c.textContent)),
+              claims: [...document.querySelectorAll('table.claims tr')].map(
+                tr => [...tr.cells].map(c => c.textContent)),
+              suiteVisible: document.querySelector('table.suite').getBoundingClientRect().height,
+              pre: document.querySelectorAll('pre').length
             })"""
         )
         errors = page.errors()
@@ -261,6 +267,15 @@ def test_html_report_renders_in_a_real_browser(suite):
     assert len(got["plots"]) >= 5 and all(ok and w > 100 for ok, w in got["plots"])
     assert len(got["grids"]) >= 4 and all(ok and w > 10 for ok, w in got["grids"])
     assert got["diff"] >= 3  # seed and model differ between the runs: highlighted cells
+    # the suite and claims tables are real tables with the cells of suite.md
+    suite_md = (suite / "suite.md").read_text()
+    head, *rows = got["suite"]
+    assert head[:2] == ["entry", "seeds ok/run"] and got["suiteVisible"] > 50 and got["pre"] == 0
+    assert [r[:2] for r in rows] == [["vae", "2/2"], ["dcgan", "2/2"], ["broken", "0/2"]]
+    assert rows == _md_rows(suite_md.split("### Claims")[0])
+    assert got["claims"][0] == ["entry", "aspect", "claim", "measured"]
+    claim_md = _md_rows(suite_md.split("### Claims")[1].split("### Failed")[0])
+    assert got["claims"][1:] == claim_md and len(claim_md) == 3 * 5
 
 
 @pytest.mark.parametrize("name", ["micro", "families_mnist_cpu", "families_gpu"])

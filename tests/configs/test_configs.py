@@ -28,6 +28,7 @@ def test_groups_are_complete():
         "debug",
         "paths",
         "hydra",
+        "perf",
     ]:
         assert options(group), f"config group {group}/ is empty"
     assert {"cpu", "gpu", "ddp", "multi_node"} <= set(options("trainer"))
@@ -173,7 +174,7 @@ def test_gpu_trainer_configs(name, tmp_path):
     assert trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
 
 
-@pytest.mark.parametrize("group", ["debug", "paths", "hydra"])
+@pytest.mark.parametrize("group", ["debug", "paths", "hydra", "perf"])
 def test_remaining_groups_compose(group, tmp_path):
     for name in options(group):
         cfg = compose_train(tmp_path, f"{group}={name}")
