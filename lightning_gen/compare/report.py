@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ def curve_keys(runs: list[Run]) -> list[str]:
     return ranked[:MAX_PLOTS]
 
 
+def wants_log_scale(values: list[float]) -> bool:
+    """A curve spanning two orders of magnitude or more (an FID falling from 1,000 to 5) is drawn on
+    a log y-axis, where the end of training stays readable; never when a value is 0 or negative."""
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) >= 100
+
+
 def plot_curves(runs: list[Run], out: Path) -> dict[str, Path]:
     """One PNG per metric (all runs on it) under ``out``; returns metric -> file."""
     import matplotlib
@@ -60,7 +68,11 @@ def plot_curves(runs: list[Run], out: Path) -> dict[str, Path]:
             if pts:
                 xs, ys = zip(*pts, strict=True)
                 ax.plot(xs, ys, marker="." if len(pts) < 30 else None, label=run.label)
-        ax.set_title(key)
+        values = [y for run in runs for _, y in run.curves.get(key, [])]
+        log = wants_log_scale(values)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(f"{key} (log scale)" if log else key)
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
         if len(runs) <= 12:

@@ -88,3 +88,14 @@ def test_html_and_markdown_suite_tables_carry_the_same_cells():
     assert md[2][1] == ["gan", "gan/0", f"Traceback   line 1 ValueError: {NASTY}"]
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert '<table class="suite">' in page and '<p class="budget">Budget: 1 epoch</p>' in page
+
+
+def test_curves_spanning_two_orders_of_magnitude_get_a_log_axis():
+    from lightning_gen.compare.report import wants_log_scale
+
+    assert wants_log_scale([1033.4, 228.7, 15.1, 7.4])  # an FID curve
+    assert not wants_log_scale([0.9, 0.5, 0.1])  # a loss within one decade
+    assert not wants_log_scale([0.0, 5.0, 500.0])  # zero has no logarithm
+    assert not wants_log_scale([-1.0, 200.0])
+    assert not wants_log_scale([float("nan")])
+    assert wants_log_scale([float("nan"), 1.0, 100.0])
