@@ -116,10 +116,8 @@ def hydra_rank_command(local_rank: int) -> tuple[list[str], str]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import get_original_cwd, to_absolute_path
 
-    import __main__
-
     hc = HydraConfig.get()
-    spec = getattr(__main__, "__spec__", None)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     program = (
         [sys.executable, "-m", spec.name]
         if spec
