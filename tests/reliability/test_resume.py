@@ -139,8 +139,11 @@ def test_stop_signal_saves_checkpoint_and_resume_is_exact(
         run_in_process(out, *kill)
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["global_step"] == step
     assert [int(r["step"]) for r in csv_rows(out) if r["train/loss"]] == list(range(step))
-    with pytest.raises(KeyboardInterrupt):  # after the run, Ctrl+C behaves as before it
-        os.kill(os.getpid(), signal.SIGINT)
+    # after the run, Ctrl+C behaves as before it. raise_signal delivers to this (main) thread: a
+    # process-wide os.kill may land on one of torch's worker threads, and the main thread can leave
+    # the `with` block before it sees the pending signal (seen once in a full-suite run)
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
     run_in_process(out, f"resume={out}")
     assert_same_run(reference, out)
     assert csv_rows(out) == csv_rows(reference)  # same rows, each step once
