@@ -27,8 +27,11 @@ def test_adding_generation_metrics_keeps_ema(tmp_path):
     cfg = compose_train(tmp_path, "experiment=ddpm_mnist", "callbacks=generation", "debug=smoke")
     check_config(cfg)
     names = [type(c).__name__ for c in instantiate_group(cfg.callbacks)]
-    assert "EMAWeightAveraging" in names and "GenerationMetrics" in names
-    assert names[-2:] == ["EMAWeightAveraging", "GracefulStop"]  # averaging, then the stop, last
+    assert "WarmupEMAWeightAveraging" in names and "GenerationMetrics" in names
+    assert names[-2:] == [
+        "WarmupEMAWeightAveraging",
+        "GracefulStop",
+    ]  # averaging, then the stop, last
     assert cfg.callbacks.ema.decay == 0.995
 
 
