@@ -36,8 +36,10 @@ def warmup_decay(decay: float, num_updates: int | torch.Tensor) -> float | torch
 def _ema_update(
     averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor, *, decay: float
 ) -> torch.Tensor:
-    d = warmup_decay(decay, num_averaged.to(torch.float64)).to(averaged.dtype)
-    return d * averaged + (1 - d) * current
+    # the decay in at least float32: cast to bf16, 0.999 would round to 1.0 and freeze the average
+    d = warmup_decay(decay, num_averaged.to(torch.float64))
+    d = d.to(torch.promote_types(averaged.dtype, torch.float32))
+    return d * averaged + (1 - d) * current  # AveragedModel copies it back in averaged's dtype
 
 
 class WarmupEMAWeightAveraging(EMAWeightAveraging):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from lightning_gen.callbacks.ema import WarmupEMAWeightAveraging, warmup_decay
+from lightning_gen.callbacks.ema import WarmupEMAWeightAveraging, _ema_update, warmup_decay
 from lightning_gen.errors import ConfigError
 
 
@@ -53,3 +53,10 @@ def test_decay_schedule_and_bad_decay():
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ConfigError, match="callbacks.ema.decay"):
             WarmupEMAWeightAveraging(decay=bad)
+
+
+def test_decay_is_not_rounded_to_the_weights_precision():
+    """bf16 weights: in bf16 a decay of 0.999 is 1.0 and the average would never move."""
+    averaged, current = torch.zeros(4, dtype=torch.bfloat16), torch.ones(4, dtype=torch.bfloat16)
+    out = _ema_update(averaged, current, torch.tensor(10_000), decay=0.999)
+    torch.testing.assert_close(out.float(), torch.full((4,), 0.001), rtol=1e-3, atol=0)
