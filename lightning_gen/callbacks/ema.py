@@ -19,27 +19,27 @@ from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from lightning_gen.errors import ConfigError
 
 
-def warmup_decay(decay: float, num_updates: int | torch.Tensor) -> float | torch.Tensor:
+def warmup_decay(decay: float, num_updates: int) -> float:
     """The decay used at update ``num_updates`` (1 = the first average after the initial copy)."""
-    n = num_updates
-    return (
-        torch.clamp((1 + n) / (10 + n), max=decay)
-        if torch.is_tensor(n)
-        else min(decay, (1 + n) / (10 + n))
-    )
+    return min(decay, (1 + num_updates) / (10 + num_updates))
 
 
 def _ema_update(
-    averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor, *, decay: float
-) -> torch.Tensor:
-    # the decay in at least float32: cast to bf16, 0.999 would round to 1.0 and freeze the average
-    d = warmup_decay(decay, num_averaged.to(torch.float64))
-    d = d.to(torch.promote_types(averaged.dtype, torch.float32))
-    return d * averaged + (1 - d) * current  # AveragedModel copies it back in averaged's dtype
+    averaged: list[torch.Tensor],
+    current: list[torch.Tensor],
+    num_averaged: torch.Tensor,
+    *,
+    decay: float,
+) -> None:
+    """torch's own EMA update of one group of tensors (one ``_foreach_lerp_`` per device and dtype)
+    at this update's warm-up decay; reading the count costs one host sync per group and update."""
+    step = get_ema_multi_avg_fn(warmup_decay(decay, int(num_averaged)))
+    step(averaged, current, num_averaged)
 
 
 class WarmupEMAWeightAveraging(EMAWeightAveraging):
@@ -52,5 +52,6 @@ class WarmupEMAWeightAveraging(EMAWeightAveraging):
             )
         super().__init__(decay=decay, **kwargs)
         self.decay, self.warmup = float(decay), bool(warmup)
-        if self.warmup:  # AveragedModel calls avg_fn(averaged, current, num_averaged) per tensor
-            self._kwargs["avg_fn"] = functools.partial(_ema_update, decay=self.decay)
+        if self.warmup:  # AveragedModel calls multi_avg_fn(averaged, current, n) per tensor group
+            self._kwargs.pop("avg_fn")
+            self._kwargs["multi_avg_fn"] = functools.partial(_ema_update, decay=self.decay)

@@ -49,7 +49,6 @@ def test_decay_schedule_and_bad_decay():
     assert warmup_decay(0.999, 1) == pytest.approx(2 / 11)
     assert warmup_decay(0.999, 8990) == pytest.approx(0.999)
     assert warmup_decay(0.995, 100_000) == 0.995
-    assert float(warmup_decay(0.995, torch.tensor(1.0))) == pytest.approx(2 / 11)
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ConfigError, match="callbacks.ema.decay"):
             WarmupEMAWeightAveraging(decay=bad)
@@ -58,5 +57,5 @@ def test_decay_schedule_and_bad_decay():
 def test_decay_is_not_rounded_to_the_weights_precision():
     """bf16 weights: in bf16 a decay of 0.999 is 1.0 and the average would never move."""
     averaged, current = torch.zeros(4, dtype=torch.bfloat16), torch.ones(4, dtype=torch.bfloat16)
-    out = _ema_update(averaged, current, torch.tensor(10_000), decay=0.999)
-    torch.testing.assert_close(out.float(), torch.full((4,), 0.001), rtol=1e-3, atol=0)
+    _ema_update([averaged], [current], torch.tensor(10_000), decay=0.999)
+    torch.testing.assert_close(averaged.float(), torch.full((4,), 0.001), rtol=1e-3, atol=0)

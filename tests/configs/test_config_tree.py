@@ -28,10 +28,8 @@ def test_adding_generation_metrics_keeps_ema(tmp_path):
     check_config(cfg)
     names = [type(c).__name__ for c in instantiate_group(cfg.callbacks)]
     assert "WarmupEMAWeightAveraging" in names and "GenerationMetrics" in names
-    assert names[-2:] == [
-        "WarmupEMAWeightAveraging",
-        "GracefulStop",
-    ]  # averaging, then the stop, last
+    # averaging, then the stop, last
+    assert names[-2:] == ["WarmupEMAWeightAveraging", "GracefulStop"]
     assert cfg.callbacks.ema.decay == 0.995
 
 
