@@ -1,6 +1,7 @@
 """Reconstruction metrics ``val/mse``, ``val/psnr``, ``val/ssim`` for any model that reconstructs.
 
-Computed with torchmetrics on images mapped to ``[0, 1]`` (so PSNR has data range 1);
+Computed with torchmetrics on images mapped to ``[0, 1]`` (so PSNR has data range 1; SSIM is
+torchmetrics' Gaussian SSIM with its window applied separably, ``metrics/ssim.py``, same values);
 states are synced across DDP ranks by torchmetrics (exact: the data module's validation and test
 samplers shard without padded duplicates). The reconstruction is the one the model's own
 ``validation_step`` / ``test_step`` returned as ``{"reconstruction": x_hat}`` (no second forward
@@ -12,10 +13,11 @@ from __future__ import annotations
 import lightning as L
 import torch
 from torchmetrics import MeanSquaredError, MetricCollection
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.image import PeakSignalNoiseRatio
 
 from lightning_gen.contracts import CanReconstruct, call_with_condition, require
 from lightning_gen.images import to_unit_interval
+from lightning_gen.metrics.ssim import SeparableSSIM
 from lightning_gen.rng import isolated_rng
 
 
@@ -33,7 +35,7 @@ class ReconstructionMetrics(L.Callback):
             {
                 "mse": MeanSquaredError(),
                 "psnr": PeakSignalNoiseRatio(data_range=1.0),
-                "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+                "ssim": SeparableSSIM(data_range=1.0),  # torchmetrics' SSIM, separable window
             }
         )
 
