@@ -28,15 +28,20 @@ def framework(r: dict) -> list[str]:
     rows = [
         "**Framework overhead** (`benchmarks/framework_overhead.py`) " + _machine(r),
         "",
-        "| family | plain / lgen steps-only (min / median / max) | lgen ms/step | validation share of an epoch |",
-        "|---|---|---|---|",
+        "| family | plain / lgen steps-only (min / median / max) | lgen ms/step | validation share of an epoch | of which the model's validation_step | the rest (metrics, grids, checkpoints) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, f in r["families"].items():
+        split = (
+            f"{100 * f['validation_step_share']:.1f}% | {100 * f['framework_share']:.1f}%"
+            if "framework_share" in f
+            else "not measured | not measured"
+        )
         rows.append(
             f"| {name} | {fmt(f['ratio_plain_over_lgen'])} | {1000 * f['lgen_step_s']:.0f} | "
-            f"{100 * f['validation_share']:.1f}% |"
+            f"{100 * f['validation_share']:.1f}% | {split} |"
         )
-    rows += [f"| {name} | skipped: {why} | | |" for name, why in r.get("skipped", {}).items()]
+    rows += [f"| {name} | skipped: {why} | | | | |" for name, why in r.get("skipped", {}).items()]
     return rows
 
 

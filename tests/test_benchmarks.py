@@ -37,6 +37,11 @@ def test_framework_overhead_quick_writes_ratios_per_family(tmp_path, monkeypatch
     fam = r["families"]["autoencoder"]
     assert is_ratio(fam["ratio_plain_over_lgen"])
     assert 0 < fam["validation_share"] < 1 and fam["lgen_step_s"] > 0
+    assert fam["validation_s"] > 0 and fam["fit_end_s"] > 0  # the end of fit is kept apart
+    assert 0 < fam["validation_step_share"] < fam["validation_share"]  # the model's own forward
+    assert fam["framework_share"] == pytest.approx(
+        fam["validation_share"] - fam["validation_step_share"]
+    )
 
 
 def test_framework_overhead_applies_and_records_the_perf_options(tmp_path, monkeypatch, capsys):
