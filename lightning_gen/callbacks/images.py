@@ -46,7 +46,10 @@ class ImageGrids(PeriodicWriter):
     """Every ``every_n_epochs`` validation epochs, save ``samples`` and ``reconstructions`` grids.
 
     Uses ``sample(n, condition=None)`` when the model has it and ``reconstruct(x)`` on the first
-    batch of the split just evaluated (validation, or the test split after test) when it has that.
+    batch of the split just evaluated (validation, or the test split after test) when it has that:
+    the reconstruction the model's ``validation_step`` / ``test_step`` returned as
+    ``{"reconstruction": x_hat}`` for that batch (no second forward pass), else ``reconstruct`` is
+    called on it here.
     An image-to-image model (the batch's condition is an image batch, Pix2Pix/CycleGAN) gets its
     ``samples`` grid as (source, translation, target) triples. Files:
     ``<run>/images/<kind>_epoch<E>.png`` and ``<kind>_test.png``. Drawing never touches the global
@@ -58,6 +61,7 @@ class ImageGrids(PeriodicWriter):
     ) -> None:
         self.num_images, self.every_n_epochs, self.dirname = num_images, every_n_epochs, dirname
         self._batch: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self._recon: torch.Tensor | None = None  # the step's reconstruction of ``_batch``
 
     def setup(self, trainer, pl_module, stage):
         if not isinstance(pl_module, (CanSample, CanReconstruct)):
@@ -66,18 +70,21 @@ class ImageGrids(PeriodicWriter):
                 f"{type(pl_module).__name__} has neither. Remove callbacks.image_grids."
             )
 
-    def _keep(self, batch, batch_idx: int) -> None:
+    def _keep(self, outputs, batch, batch_idx: int) -> None:
         if batch_idx == 0:
             x, y = batch
-            self._batch = (x[: self.num_images], None if y is None else y[: self.num_images])
+            n = self.num_images
+            self._batch = (x[:n], None if y is None else y[:n])
+            recon = outputs.get("reconstruction") if isinstance(outputs, dict) else None
+            self._recon = None if recon is None else recon[:n].detach()
 
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ):
-        self._keep(batch, batch_idx)
+        self._keep(outputs, batch, batch_idx)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self._keep(batch, batch_idx)  # the test grids show the test split
+        self._keep(outputs, batch, batch_idx)  # the test grids show the test split
 
     @torch.no_grad()
     @isolated_rng()
@@ -92,9 +99,11 @@ class ImageGrids(PeriodicWriter):
         if isinstance(pl_module, CanReconstruct) and self._batch is not None:
             x, y = self._batch
             x = x.to(pl_module.device)
-            x_hat = call_with_condition(
-                pl_module.reconstruct, x, None if y is None else y.to(pl_module.device)
-            )
+            x_hat = self._recon
+            if x_hat is None:
+                x_hat = call_with_condition(
+                    pl_module.reconstruct, x, None if y is None else y.to(pl_module.device)
+                )
             pairs = torch.stack([x, x_hat.to(x.dtype)], 1).flatten(
                 0, 1
             )  # (2B, C, H, W): original, recon

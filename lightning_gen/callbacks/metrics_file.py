@@ -28,8 +28,27 @@ def write_json_atomic(path: Path, data: dict) -> None:
         json.dump(data, f, indent=2, sort_keys=True)
 
 
+_STEP_CACHE: dict[tuple, int | None] = {}
+
+
 def checkpoint_step(path: Path) -> int | None:
-    """``global_step`` stored in a checkpoint file (memory-mapped: tensors are not read)."""
+    """``global_step`` stored in a checkpoint file (memory-mapped: tensors are not read).
+
+    Remembered per file version (path, inode, size, modification time in ns), so a file that has
+    not changed since the last validation is not unpickled again."""
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+    if key not in _STEP_CACHE:
+        if len(_STEP_CACHE) > 64:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[key] = _read_step(path)
+    return _STEP_CACHE[key]
+
+
+def _read_step(path: Path) -> int | None:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001 - unreadable: recorded without a step

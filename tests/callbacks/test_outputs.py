@@ -55,7 +55,9 @@ class NoOutputs(Autoencoder):
         lambda: VAE((1, 8, 8), latent_dim=4, widths=(8, 16)),
     ],
 )
-def test_reconstruction_metrics_reuse_the_validation_steps_reconstruction(family, tmp_path):
+def test_reconstruction_metrics_and_grids_reuse_the_validation_steps_reconstruction(
+    family, tmp_path
+):
     torch.manual_seed(0)
     model = family()
     calls = {"encoder": 0}
@@ -63,18 +65,24 @@ def test_reconstruction_metrics_reuse_the_validation_steps_reconstruction(family
         lambda *a: calls.__setitem__("encoder", calls["encoder"] + 1)
     )
     dm = digits()
-    values = trainer(tmp_path, [ReconstructionMetrics()]).validate(model, dm, verbose=False)[0]
+    cbs = [ReconstructionMetrics(), ImageGrids(num_images=8)]
+    values = trainer(tmp_path / "a", cbs).validate(model, dm, verbose=False)[0]
     batches = -(-len(dm.splits["val"]) // dm.batch_size)
     assert calls["encoder"] == batches  # one encoder pass per batch: the model's own
+    grid = tmp_path / "a" / "images" / "reconstructions_epoch000.png"
+    assert grid.is_file()
     if isinstance(
         model, Autoencoder
-    ):  # the fallback (a model without outputs) gives the same numbers
+    ):  # the fallback (a model without outputs) gives the same numbers and the same grid
         torch.manual_seed(0)
         plain = NoOutputs((1, 8, 8), latent_dim=4, widths=(8, 16))
-        again = trainer(tmp_path, [ReconstructionMetrics()]).validate(plain, dm, verbose=False)[0]
+        cbs = [ReconstructionMetrics(), ImageGrids(num_images=8)]
+        again = trainer(tmp_path / "b", cbs).validate(plain, dm, verbose=False)[0]
         assert {k: again[k] for k in ("val/mse", "val/psnr", "val/ssim")} == {
             k: values[k] for k in ("val/mse", "val/psnr", "val/ssim")
         }
+        fallback = tmp_path / "b" / "images" / "reconstructions_epoch000.png"
+        assert np.array_equal(np.array(Image.open(grid)), np.array(Image.open(fallback)))
 
 
 def _items_one_by_one(ds, idx):
