@@ -54,10 +54,18 @@ def samplers(r: dict) -> list[str]:
         f"(diffusers' DPMSolverMultistepScheduler), DDPM all T steps, batch {r['batch']}, U-Net widths {r['widths']}; "
         f"DDIM output vs diffusers: max pixel difference {r.get('ddim_max_abs_diff', float('nan')):.2g}"
     )
-    rows = [head, "", setting, "", "| sampler | diffusers / project time (min / median / max) |"]
-    rows.append("|---|---|")
+    rows = [
+        head,
+        "",
+        setting,
+        "",
+        "| sampler | diffusers / project time (min / median / max) | sampler arithmetic per step, null network: project / diffusers (us) |",
+        "|---|---|---|",
+    ]
     for name, s in r["samplers"].items():
-        rows.append(f"| {name} | {fmt(s['ratio_diffusers_over_project'])} |")
+        o = s.get("overhead_us_per_step")
+        own = f"{o['project']:.0f} / {o['diffusers']:.0f}" if o else "not measured"
+        rows.append(f"| {name} | {fmt(s['ratio_diffusers_over_project'])} | {own} |")
     return rows
 
 

@@ -4,7 +4,9 @@ Both sides run the same U-Net (a ``DiffusionModel`` built from ``configs/model/d
 weights: speed only), the same betas (diffusers gets ``trained_betas``), the same batch and clipping
 (``clip_sample=True``, range 1); diffusers' loop is its documented ``set_timesteps`` / ``step`` loop.
 Runs alternate inside one process; each segment's ratio = diffusers seconds / project seconds
-(>= 1.0: the project's sampler is at least as fast). diffusers is optional: ``pip install -e .[bench]``.
+(>= 1.0: the project's sampler is at least as fast). The network dominates those seconds, so the
+benchmark also times each sampler's own arithmetic per step with a null network (``x -> 0``,
+``--null-reps`` runs per segment): ``overhead_us_per_step`` for both sides. diffusers is optional: ``pip install -e .[bench]``.
 
     python benchmarks/samplers.py [--batch 16] [--ddim-steps 50] [--timesteps 1000] [--segments 3]
         [--quick] [--threads 1] [--json PATH]
@@ -41,6 +43,7 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs="+", default=[32, 64, 64])
     ap.add_argument("--segments", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--null-reps", type=int, default=20, help="null-network runs per segment")
     ap.add_argument("--quick", action="store_true", help="tiny run: T=20, 5 DDIM steps, small net")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -87,6 +90,22 @@ def main() -> None:
             "diffusers_dpm_solver": lambda: diffusers_loop(dpm, denoise, x_t, steps_dpm),
         }
         times = interleave(runners, args.segments)
+        null = lambda x, t: torch.zeros_like(x)  # noqa: E731 - the samplers' arithmetic alone
+        null_runners = {
+            "project_ddim": lambda: run_sampler(DDIM(steps_ddim, eta=0.0), null, sched, x_t),
+            "diffusers_ddim": lambda: diffusers_loop(ddim, null, x_t, steps_ddim),
+            "project_ddpm": lambda: run_sampler(DDPM(), null, sched, x_t),
+            "diffusers_ddpm": lambda: diffusers_loop(ddpm, null, x_t, args.timesteps),
+            "project_dpm_solver": lambda: run_sampler(DPMSolverPP(steps_dpm), null, sched, x_t),
+            "diffusers_dpm_solver": lambda: diffusers_loop(dpm, null, x_t, steps_dpm),
+        }
+        null_times = interleave(
+            {
+                k: (lambda f=f: [f() for _ in range(args.null_reps)])
+                for k, f in null_runners.items()
+            },
+            args.segments,
+        )
         # same math: deterministic DDIM from the same x_T (diffusers steps to t - T // steps, the project
         # to the next timestep of its linspace; equal when T // steps divides evenly)
         diff = (runners["project_ddim"]() - runners["diffusers_ddim"]()).abs().max().item()
@@ -100,17 +119,25 @@ def main() -> None:
         "quick": args.quick,
         "samplers": {},
     }
+    n_steps = {"ddim": steps_ddim, "ddpm": args.timesteps, "dpm_solver": steps_dpm}
     for name in ("ddim", "ddpm", "dpm_solver"):
         ratios = [
             d / p for d, p in zip(times[f"diffusers_{name}"], times[f"project_{name}"], strict=True)
         ]
+        per_step = 1e6 / (args.null_reps * n_steps[name])
+        overhead = {
+            side: min(null_times[f"{side}_{name}"]) * per_step for side in ("project", "diffusers")
+        }
         out["samplers"][name] = {
             "ratio_diffusers_over_project": stats(ratios),
             "project_s": min(times[f"project_{name}"]),
             "diffusers_s": min(times[f"diffusers_{name}"]),
+            "overhead_us_per_step": overhead,
         }
         print(
-            f"{name}: diffusers/project {fmt(stats(ratios))} (min/median/max; >= 1.0: project as fast)"
+            f"{name}: diffusers/project {fmt(stats(ratios))} (min/median/max; >= 1.0: project as fast); "
+            f"sampler arithmetic per step (null network): project {overhead['project']:.0f} us, "
+            f"diffusers {overhead['diffusers']:.0f} us"
         )
     out["ddim_max_abs_diff"] = diff
     print(f"DDIM-{steps_ddim}: largest pixel difference project vs diffusers {diff:.2e}")

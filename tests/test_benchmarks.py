@@ -90,6 +90,9 @@ def test_samplers_quick_writes_ratios_or_says_diffusers_is_missing(tmp_path, mon
     else:
         assert set(r["samplers"]) == {"ddim", "ddpm", "dpm_solver"}
         assert all(is_ratio(s["ratio_diffusers_over_project"]) for s in r["samplers"].values())
+        assert all(  # the samplers' own arithmetic, timed with a null network
+            min(s["overhead_us_per_step"].values()) > 0 for s in r["samplers"].values()
+        )
 
 
 def test_data_throughput_quick_writes_images_per_second(tmp_path, monkeypatch):
