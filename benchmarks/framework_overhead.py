@@ -51,7 +51,10 @@ from lightning_gen.reliability.checkpoint_io import AtomicCheckpointIO
 from lightning_gen.reliability.state import RunState
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-NEEDS_CHECKPOINT = {"latent_diffusion": "needs a trained autoencoder checkpoint (autoencoder_ckpt)"}
+NEEDS_CHECKPOINT = {
+    "latent_diffusion": "needs a trained autoencoder checkpoint (autoencoder_ckpt)",
+    "vq_prior": "needs a trained VQ-VAE checkpoint (vqvae_ckpt)",
+}
 
 
 def families() -> dict[str, list[str]]:

@@ -152,3 +152,21 @@ def test_make_table_names_missing_markers(tmp_path):
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="perf-table:start"):
         make_table.write_readme(readme, "table\n")
+
+
+def test_framework_overhead_builds_every_family_it_does_not_skip(tmp_path):
+    """A family whose model cannot be built from its experiment alone (it needs a trained
+    checkpoint) must be listed in NEEDS_CHECKPOINT, or a run over all families stops there."""
+    import hydra
+
+    from benchmarks.framework_overhead import NEEDS_CHECKPOINT, compose_cfg, families
+    from lightning_gen.instantiate import build_model
+
+    for name, overrides in families().items():
+        if name in NEEDS_CHECKPOINT:
+            continue
+        cfg = compose_cfg(overrides, str(tmp_path / name), [])
+        dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+        dm.prepare_data()
+        dm.setup("fit")
+        assert build_model(cfg.model, dm) is not None, name
