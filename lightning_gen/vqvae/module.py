@@ -84,15 +84,17 @@ class VQVAE(L.LightningModule):
         return self.decoder(self.quantize(x)[0])
 
     # -- training ----------------------------------------------------------------------------
-    def _step(self, x: torch.Tensor, stage: str) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss of ``x`` (logged) and its reconstruction ``decoder(quantise(encoder(x)))``."""
         z_q, vq_loss, _, counts = self.quantize(x)
-        recon = F.mse_loss(self.decoder(z_q), x)
+        x_hat = self.decoder(z_q)
+        recon = F.mse_loss(x_hat, x)
         loss = recon + vq_loss
         self._counts[stage] = self._counts.get(stage, 0) + counts.detach()
         on_step = stage == "train"
         self.log_dict({f"{stage}/loss": loss, f"{stage}/recon": recon, f"{stage}/vq": vq_loss},
                       prog_bar=on_step, sync_dist=not on_step)  # fmt: skip
-        return loss
+        return loss, x_hat
 
     def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Reconstruction + VQ loss of a batch ``(x, y)`` (``HasLoss``); nothing random is drawn
@@ -102,13 +104,15 @@ class VQVAE(L.LightningModule):
             return F.mse_loss(self.decoder(z_q), batch[0]) + vq_loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch[0], "train")
+        return self._step(batch[0], "train")[0]
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch[0], "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Log the losses; return ``{"reconstruction": reconstruct(x)}`` (eval mode: the same
+        quantisation) for the reconstruction metrics and grids (no second forward pass)."""
+        return {"reconstruction": self._step(batch[0], "val")[1]}
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch[0], "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return {"reconstruction": self._step(batch[0], "test")[1]}
 
     def _log_codes(self, stage: str) -> None:
         counts = self._counts.pop(stage, None)

@@ -22,6 +22,7 @@ from lightning_gen.data.dataset import collate, collate_pairs
 from lightning_gen.data.paired import PairedTensorDataset, UnpairedTensorDataset
 from lightning_gen.images import to_uint8
 from lightning_gen.vae.module import VAE
+from lightning_gen.vqvae.module import VQVAE
 
 
 def digits(batch_size: int = 16) -> ImageDataModule:
@@ -53,6 +54,7 @@ class NoOutputs(Autoencoder):
     [
         lambda: Autoencoder((1, 8, 8), latent_dim=4, widths=(8, 16)),
         lambda: VAE((1, 8, 8), latent_dim=4, widths=(8, 16)),
+        lambda: VQVAE((1, 8, 8), widths=(8, 16), code_dim=4, codebook_size=8),
     ],
 )
 def test_reconstruction_metrics_and_grids_reuse_the_validation_steps_reconstruction(
@@ -71,6 +73,12 @@ def test_reconstruction_metrics_and_grids_reuse_the_validation_steps_reconstruct
     assert calls["encoder"] == batches  # one encoder pass per batch: the model's own
     grid = tmp_path / "a" / "images" / "reconstructions_epoch000.png"
     assert grid.is_file()
+    if isinstance(model, VQVAE):  # the step's reconstruction is reconstruct(x) (eval mode)
+        x = dm.splits["val"][0][0][None]
+        model.eval().log_dict = lambda *a, **k: None  # called outside a trainer loop here
+        with torch.no_grad():
+            out = model.validation_step((x, None), 0)["reconstruction"]
+            assert torch.equal(out, model.reconstruct(x))
     if isinstance(
         model, Autoencoder
     ):  # the fallback (a model without outputs) gives the same numbers and the same grid
