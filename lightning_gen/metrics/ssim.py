@@ -1,12 +1,14 @@
-"""SSIM of torchmetrics with its Gaussian window applied as two 1-D convolutions.
+"""torchmetrics' SSIM with its Gaussian window applied separably (two banded matrix products).
 
 torchmetrics' ``StructuralSimilarityIndexMeasure`` filters five maps (x, y, x^2, y^2, xy) with the
 full ``k x k`` Gaussian window (121 taps for the default ``sigma=1.5``). The window is the outer
-product of two 1-D Gaussians, so a column pass and a row pass (2k taps) give the same local means:
-ABOUT on a batch of MNIST reconstructions on one CPU thread, which is most of what the
-reconstruction metrics cost per validation batch. Everything else is torchmetrics' own code path
-(reflection padding, constants, the per-image mean over the full padded-and-filtered image, the
-states and their DDP sync); ``tests/metrics/test_ssim.py`` checks the values against it.
+product of two 1-D Gaussians, so a column pass and a row pass give the same local means; each pass
+is one batched matrix product with a banded matrix (thin ``k x 1`` convolutions were slower than the
+full window on CPU). On one CPU thread: 3 ms instead of 27 ms for 128 MNIST images, 19 ms instead
+of 115 ms for 32 RGB 64x64 images; SSIM was most of what the reconstruction metrics cost per
+validation batch. Everything else is torchmetrics' own definition (reflection padding, constants,
+the per-image mean over the whole filtered image, the metric states and their DDP sync);
+``tests/metrics/test_ssim.py`` checks the values against torchmetrics.
 """
 
 from __future__ import annotations
