@@ -154,13 +154,10 @@ class DDIM(Sampler):
         return {"steps": self.steps, "eta": self.eta, "spacing": self.spacing}
 
     def step(self, x0, eps, i, x, generator=None):
-        s = self.next_timestep(i)
-        ndim = x.ndim
-        tt = torch.full((x.shape[0],), self.timesteps[i], device=x.device, dtype=torch.long)
-        ss = torch.full_like(tt, s)
-        a_t, a_s = self.schedule.abar(tt, ndim), self.schedule.abar(ss, ndim)
-        sigma = self.eta * ((1 - a_s) / (1 - a_t) * (1 - a_t / a_s)).clamp(min=0).sqrt()
-        x = a_s.sqrt() * x0 + (1 - a_s - sigma**2).clamp(min=0).sqrt() * eps
+        t, s = self.timesteps[i], self.next_timestep(i)
+        a_t, a_s = self.abar(t), self.abar(s)  # Python floats (float64): no per-step tensors
+        sigma = self.eta * math.sqrt(max((1 - a_s) / (1 - a_t) * (1 - a_t / a_s), 0.0))
+        x = math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma**2, 0.0)) * eps
         if s >= 0 and self.eta > 0:
             x = x + sigma * _noise(x, generator)
         return x
