@@ -35,12 +35,16 @@ def checkpoint_step(path: Path) -> int | None:
     """``global_step`` stored in a checkpoint file (memory-mapped: tensors are not read).
 
     Remembered per file version (path, inode, size, modification time in ns), so a file that has
-    not changed since the last validation is not unpickled again."""
+    not changed since the last validation is not unpickled again. A file modified in the last 2
+    seconds is always read: on a file system with coarse timestamps, a checkpoint replaced within
+    the same tick by one of the same size (a recycled inode) would otherwise look unchanged."""
     try:
         st = path.stat()
         key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
     except OSError:
         return None
+    if time.time() - st.st_mtime < 2.0:
+        return _read_step(path)
     if key not in _STEP_CACHE:
         if len(_STEP_CACHE) > 64:
             _STEP_CACHE.clear()
