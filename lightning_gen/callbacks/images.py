@@ -132,6 +132,9 @@ class ImageGrids(PeriodicWriter):
         if self._batch is not None and self._batch[1] is not None:
             if takes_condition(pl_module.sample):
                 cond = self._batch[1].to(pl_module.device)
+        if cond is not None and cond.ndim == 1 and len(cond) < self.num_images:
+            # class labels of a batch smaller than the grid: repeated, so the grid has num_images
+            cond = cond.repeat(-(-self.num_images // len(cond)))[: self.num_images]
         n = len(cond) if cond is not None else self.num_images
         out = pl_module.sample(n, condition=cond)
         if self._is_translation(pl_module):

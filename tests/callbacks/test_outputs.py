@@ -176,3 +176,27 @@ def test_translation_grids_show_source_output_and_target(tmp_path):
         assert np.array_equal(src, to_uint8(source[k]).expand(3, -1, -1).permute(1, 2, 0).numpy())
         assert np.array_equal(out, to_uint8(-source[k]).expand(3, -1, -1).permute(1, 2, 0).numpy())
         assert np.array_equal(tgt, to_uint8(target[k]).permute(1, 2, 0).numpy())
+
+
+class LabelSampler(L.LightningModule):
+    """Records what ``sample`` was asked for; images are zeros."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = []
+
+    def sample(self, n, *, condition=None):
+        self.asked.append((n, None if condition is None else condition.tolist()))
+        return torch.zeros(n, 1, 8, 8)
+
+
+def test_samples_grid_has_num_images_when_the_batch_is_smaller():
+    """A class-conditional sampler gets the batch's labels, repeated up to ``num_images`` (a batch
+    of 3 no longer shrinks a 7-image grid); image conditions (translation) are not repeated."""
+    cb, model = ImageGrids(num_images=7), LabelSampler()
+    cb._batch = (torch.zeros(3, 1, 8, 8), torch.tensor([4, 1, 9]))
+    assert cb._samples(model).shape[0] == 7
+    assert model.asked[-1] == (7, [4, 1, 9, 4, 1, 9, 4])
+    cb._batch = (torch.zeros(9, 1, 8, 8)[:7], torch.arange(7))  # enough labels: used as they are
+    cb._samples(model)
+    assert model.asked[-1] == (7, list(range(7)))
