@@ -81,24 +81,22 @@ def main() -> None:
     )
     steps_ddim, steps_dpm = args.ddim_steps, min(args.solver_steps, args.timesteps)
     with torch.no_grad():
-        runners = {
-            "project_ddim": lambda: run_sampler(DDIM(steps_ddim, eta=0.0), denoise, sched, x_t),
-            "diffusers_ddim": lambda: diffusers_loop(ddim, denoise, x_t, steps_ddim),
-            "project_ddpm": lambda: run_sampler(DDPM(), denoise, sched, x_t),
-            "diffusers_ddpm": lambda: diffusers_loop(ddpm, denoise, x_t, args.timesteps),
-            "project_dpm_solver": lambda: run_sampler(DPMSolverPP(steps_dpm), denoise, sched, x_t),
-            "diffusers_dpm_solver": lambda: diffusers_loop(dpm, denoise, x_t, steps_dpm),
-        }
+
+        def runners_for(net) -> dict:
+            """Each sampler, the project's and diffusers', driving ``net`` from the same ``x_t``."""
+            return {
+                "project_ddim": lambda: run_sampler(DDIM(steps_ddim, eta=0.0), net, sched, x_t),
+                "diffusers_ddim": lambda: diffusers_loop(ddim, net, x_t, steps_ddim),
+                "project_ddpm": lambda: run_sampler(DDPM(), net, sched, x_t),
+                "diffusers_ddpm": lambda: diffusers_loop(ddpm, net, x_t, args.timesteps),
+                "project_dpm_solver": lambda: run_sampler(DPMSolverPP(steps_dpm), net, sched, x_t),
+                "diffusers_dpm_solver": lambda: diffusers_loop(dpm, net, x_t, steps_dpm),
+            }
+
+        runners = runners_for(denoise)
         times = interleave(runners, args.segments)
         null = lambda x, t: torch.zeros_like(x)  # noqa: E731 - the samplers' arithmetic alone
-        null_runners = {
-            "project_ddim": lambda: run_sampler(DDIM(steps_ddim, eta=0.0), null, sched, x_t),
-            "diffusers_ddim": lambda: diffusers_loop(ddim, null, x_t, steps_ddim),
-            "project_ddpm": lambda: run_sampler(DDPM(), null, sched, x_t),
-            "diffusers_ddpm": lambda: diffusers_loop(ddpm, null, x_t, args.timesteps),
-            "project_dpm_solver": lambda: run_sampler(DPMSolverPP(steps_dpm), null, sched, x_t),
-            "diffusers_dpm_solver": lambda: diffusers_loop(dpm, null, x_t, steps_dpm),
-        }
+        null_runners = runners_for(null)
         null_times = interleave(
             {
                 k: (lambda f=f: [f() for _ in range(args.null_reps)])
